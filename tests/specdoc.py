@@ -1,0 +1,235 @@
+"""Read the report tables of the CoMagic spec (``../shared/spec/reports-api.flat.md``).
+
+The spec lives beside the project on developer machines and in CI, never in a user's
+clone: tests that need it skip when :data:`SPEC_PATH` is absent.  Running this module
+(``python -m tests.specdoc``) regenerates the project's own derived files from it:
+``tap_comagic/schemas/<stream>.json`` and ``tap_comagic/sandbox/reports.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_DIR = ROOT.parent / "shared" / "spec"
+SPEC_PATH = SPEC_DIR / "reports-api.flat.md"
+SKIP_REASON = f"the CoMagic spec is not beside the project ({SPEC_DIR}): it exists only on developer machines and in CI"
+
+# Spellings the spec's tables get right and its JSON examples get wrong (see shared/spec/README.md).
+EXAMPLE_ALIASES = {"tag_employee_full": "tag_employee_full_name", "scenarion_id": "scenario_id",
+                   "scenarion_name": "scenario_name"}
+# Number fields that hold money or ratings (may be fractional); every other number is an id, count or seconds.
+MONEY_SUFFIXES = ("cost", "charge", "cost_per_minute", "fee", "services", "changes", "transaction_value",
+                  "rating", "raiting")
+
+
+@dataclass
+class Field:
+    name: str
+    declared: str  # the spec's own type word: number, string, iso8601, enum, array, object, boolean, id
+    allowed: str = ""
+    filterable: bool = False
+    sortable: bool = False
+    default: bool = False
+    children: list[Field] = field(default_factory=list)
+
+    @property
+    def json_type(self) -> str:
+        """The JSON type the tap and the simulator use (the spec's word, resolved)."""
+        d, name = self.declared, self.name
+        if d in ("array", "object", "boolean"):
+            return d
+        if "phone_number" in name:
+            return "string"  # digit strings on the live API, whatever the table says
+        if d in ("number", "id"):
+            return "number" if name.endswith(MONEY_SUFFIXES) else "integer"
+        if name == "duration" and d == "string" and "секунд" in self.allowed + self.description_hint:
+            return "integer"
+        if d == "iso8601" or (name.endswith("date_time") and "HH:MM:SS" in self.allowed.upper()):
+            return "date" if self.allowed.strip().upper() == "YYYY-MM-DD" else "date-time"
+        return "string"
+
+    description_hint: str = ""
+
+
+@dataclass
+class Report:
+    method: str
+    version: str
+    status: str
+    params: dict[str, str]  # request parameter -> declared type
+    required: list[str]
+    fields: list[Field]
+    example_keys: list[str]
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip().strip("`").strip() for c in line.split("|")]
+
+
+def _example_item(block: str) -> dict[str, Any]:
+    doc = json.loads(block)
+    data = doc["result"].get("data")
+    if isinstance(data, list) and data:
+        return dict(data[0])
+    return {}
+
+
+def parse(text: str) -> dict[str, Report]:
+    sections = re.split(r"\n(?=## )", text)
+    reports: dict[str, Report] = {}
+    for sec in sections:
+        m = re.search(r"^Метод \| `([a-z_.]+)`", sec, re.M)
+        if not m:
+            continue
+        method = m.group(1)
+        version = (re.search(r"^Версия API \| (\S+)", sec, re.M) or [None, "v2"])[1]
+        status = "deferred" if "ОТЛОЖЕН" in sec.splitlines()[0] else (
+            "not implemented" if re.search(r"^Статус \| не реализован", sec, re.M) else "available")
+        parts = re.split(r"\n### ", sec)
+        params: dict[str, str] = {}
+        required: list[str] = []
+        table: list[str] = []
+        example: dict[str, Any] = {}
+        for part in parts:
+            head, _, body = part.partition("\n")
+            if head.startswith("Параметры запроса"):
+                for line in body.splitlines():
+                    c = _cells(line)
+                    if len(c) >= 3 and re.fullmatch(r"[a-z_]+", c[0]):
+                        params[c[0]] = c[1]
+                        if c[2] == "да":
+                            required.append(c[0])
+            elif head.startswith("Параметры ответа"):
+                table = body.splitlines()
+            elif head.startswith("JSON структура ответа"):
+                block = body.split("```json", 1)[1].split("```", 1)[0]
+                example = _example_item(block)
+        example = {EXAMPLE_ALIASES.get(k, k): v for k, v in example.items()}
+        reports[method] = Report(method, version, status, params, required,
+                                 _fields(table), list(example))
+        reports[method].example_keys = list(example)
+        _nest(reports[method], example)
+    return reports
+
+
+def _fields(lines: list[str]) -> list[Field]:
+    """Rows in order; a line without '|' (a group heading) is kept as a None marker."""
+    out: list[Field] = []
+    header: list[str] = []
+    for line in lines:
+        if "|" not in line:
+            if line.strip() and out:
+                out.append(Field("", "heading"))
+            continue
+        c = _cells(line)
+        if c[0] in ("Название", "") or set(c[0]) <= set(":-"):
+            if c[0] == "Название":
+                header = c
+            continue
+        if not re.fullmatch(r"[a-z_]+", c[0]):
+            continue
+        get = dict(zip(header, c))
+        out.append(Field(
+            name=c[0], declared=c[1] or "string", allowed=get.get("Допустимые значения", ""),
+            filterable=get.get("Фильтрация") == "да", sortable=get.get("Сортировка") == "да",
+            default=get.get("Ответ по умолчанию") == "да", description_hint=get.get("Описание", "")))
+    return out
+
+
+def _nest(report: Report, example: dict[str, Any]) -> None:
+    """Attach the rows that follow an array/object row to it, as its sub-fields.
+
+    A sub-field is a row after the container, before the next heading, whose name the
+    JSON example does not show at the top level.
+    """
+    top: list[Field] = []
+    container: Field | None = None
+    for f in report.fields:
+        if f.declared == "heading":
+            container = None
+            continue
+        if container is not None and f.name not in example:
+            container.children.append(f)
+            continue
+        container = f if f.declared in ("array", "object") else None
+        top.append(f)
+    report.fields = top
+
+
+def load() -> dict[str, Report]:
+    return parse(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def stream_name(method: str) -> str:
+    return method.removeprefix("get.").removesuffix("_report")
+
+
+# ---- derived files ---------------------------------------------------------------------
+
+def _json_schema(f: Field) -> dict[str, Any]:
+    t = f.json_type
+    if t == "array":
+        if f.children:
+            items: dict[str, Any] = _object(f.children)
+        else:
+            items = {"type": ["string", "null"]}  # attributes, call_records, emails...: strings
+        return {"type": ["array", "null"], "items": items}
+    if t == "object":
+        return _object(f.children)
+    if t in ("date-time", "date"):
+        return {"type": ["string", "null"], "format": t}
+    return {"type": [t, "null"]}
+
+
+def _object(children: list[Field]) -> dict[str, Any]:
+    return {"type": ["object", "null"], "properties": {c.name: _json_schema(c) for c in children}}
+
+
+def schema_for(report: Report) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {f.name: _json_schema(f) for f in report.fields},
+        "x-comagic": {
+            "filterable": [f.name for f in report.fields if f.filterable],
+            "sortable": [f.name for f in report.fields if f.sortable],
+        },
+    }
+
+
+def _sandbox_field(f: Field) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": f.name, "type": f.json_type, "filterable": f.filterable,
+                         "sortable": f.sortable, "default": f.default}
+    if f.children:
+        d["fields"] = [_sandbox_field(c) for c in f.children]
+    return d
+
+
+def write_derived() -> list[Path]:
+    reports = load()
+    written: list[Path] = []
+    sandbox: dict[str, Any] = {}
+    for method, rep in reports.items():
+        sandbox[method] = {"version": rep.version, "status": rep.status, "params": rep.params,
+                           "required": rep.required, "fields": [_sandbox_field(f) for f in rep.fields]}
+        if not method.startswith("get."):
+            continue
+        path = ROOT / "tap_comagic" / "schemas" / f"{stream_name(method)}.json"
+        path.write_text(json.dumps(schema_for(rep), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    path = ROOT / "tap_comagic" / "sandbox" / "reports.json"
+    path.write_text(json.dumps(sandbox, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_derived():
+        print(p.relative_to(ROOT))
+    sys.exit(0)
