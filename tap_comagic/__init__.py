@@ -1,0 +1,1 @@
+"""Singer tap for the CoMagic (UIS, CallGear) Data API reports."""

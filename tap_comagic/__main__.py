@@ -1,0 +1,3 @@
+from tap_comagic.tap import TapCoMagic
+
+TapCoMagic.cli()

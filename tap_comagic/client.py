@@ -1,0 +1,265 @@
+"""The CoMagic JSON-RPC client as a singer-sdk stream base.
+
+One request: a JSON-RPC 2.0 envelope POSTed to ``api_url``; the token is put in by the
+auth hook (:mod:`tap_comagic.auth`) on every attempt; the throttle (:mod:`tap_comagic.limits`)
+reserves a point first; the answer is decoded once and its ``error`` object, which comes
+with HTTP 200, is turned into an action in ``validate_response`` so that the SDK's retry
+loop sees it (:mod:`tap_comagic.errors`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+from collections.abc import Generator, Iterable, Iterator
+from functools import cached_property
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.streams import RESTStream
+
+from tap_comagic.auth import used_token
+from tap_comagic.errors import (
+    DailyLimitSpent,
+    DropField,
+    RetryAfter,
+    SkipStream,
+    TapError,
+    TokenExpired,
+    raise_for_error,
+)
+from tap_comagic.pagination import Page, ReportPaginator, read_pages
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_comagic.tap import TapCoMagic
+
+_request_ids = itertools.count(1)
+_BODY = "_comagic_body"
+
+
+def load_schema(stream_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stream's JSON Schema and the spec flags kept beside it (``x-comagic``)."""
+    text = resources.files("tap_comagic").joinpath("schemas", f"{stream_name}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    flags: dict[str, Any] = schema.pop("x-comagic", {})
+    return schema, flags
+
+
+def body_of(response: requests.Response) -> dict[str, Any]:
+    """The decoded answer, parsed once per response however many times it is asked for."""
+    cached = response.__dict__.get(_BODY)
+    if cached is None:
+        try:
+            cached = msgspec.json.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise RetryAfter(f"malformed JSON from the API ({exc})") from None
+        if not isinstance(cached, dict):
+            raise RetryAfter("the API answered with something other than a JSON object")
+        response.__dict__[_BODY] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def _metadata(result: dict[str, Any]) -> dict[str, Any]:
+    # v3 methods answer with ``meta_data`` (the spec's example); v2 with ``metadata``
+    meta = result.get("metadata")
+    if meta is None:
+        meta = result.get("meta_data")
+    return meta if isinstance(meta, dict) else {}
+
+
+def total_items(response: requests.Response) -> int:
+    result = body_of(response).get("result") or {}
+    total = _metadata(result).get("total_items")
+    if total is None:
+        return len(result.get("data") or [])
+    return int(total)
+
+
+class CoMagicStream(RESTStream[int]):
+    """Shared by every report: envelope, errors, retries, limits, one JSON parse per page."""
+
+    api_method: ClassVar[str]
+    path = ""
+    records_jsonpath = "$.result.data[*]"
+    # The tap guarantees the types itself (fields requested = schema properties, values
+    # converted in post_process), so the SDK's per-record conformance pass is not needed.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: TapCoMagic) -> None:
+        schema, flags = load_schema(self.name)
+        self.flags = flags
+        super().__init__(tap, schema=schema, http_method="POST")
+        self.tap = tap
+        self._dropped_fields: set[str] = set()
+
+    @property
+    def url_base(self) -> str:
+        return self.tap.api_url
+
+    @property
+    def http_headers(self) -> dict[str, Any]:
+        return {"Content-Type": "application/json; charset=UTF-8", "User-Agent": self.user_agent}
+
+    @property
+    def user_agent(self) -> str:
+        return f"tap-comagic/{self.tap.plugin_version}"
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout", 300))
+
+    @property
+    def authenticator(self) -> requests.auth.AuthBase:
+        return self.tap.auth
+
+    # ---- one request -----------------------------------------------------------------
+
+    sends_user_id: ClassVar[bool] = True  # agents act for a client with user_id
+
+    def envelope(self, params: dict[str, Any]) -> bytes:
+        if self.sends_user_id and self.config.get("user_id") is not None:
+            params.setdefault("user_id", self.config["user_id"])
+        return msgspec.json.encode(
+            {"jsonrpc": "2.0", "id": next(_request_ids), "method": self.api_method, "params": params})
+
+    def call(self, params: dict[str, Any], context: Context | None = None) -> requests.Response:
+        """POST one method call through the SDK's retry loop; the answer is validated."""
+        prepared = self.build_prepared_request(
+            method="POST", url=self.get_url(context), data=self.envelope(params), headers=self.http_headers)
+        decorated = self.request_decorator(self._request)
+        return decorated(prepared, context)  # type: ignore[no-any-return]
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        self.tap.throttle.before_request()
+        return super()._request(prepared_request, context)
+
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryAfter(f"{self.api_method}: HTTP {response.status_code} from the API")
+        body = body_of(response)
+        error = body.get("error")
+        if error:
+            try:
+                raise_for_error(self.api_method, error, self.requested_fields)
+            except RetryAfter as exc:
+                mnemonic = str((error.get("data") or {}).get("mnemonic"))
+                if isinstance(exc, TokenExpired):
+                    if not self.tap.auth.renew(used_token(response.request)):
+                        raise TapError(
+                            f"{self.api_method} failed: {mnemonic}; the API key in `access_token` has expired "
+                            "or is invalid: create a new key in the CoMagic UI") from None
+                elif mnemonic == "limit_exceeded":
+                    exc.wait = self.tap.throttle.on_limit_exceeded()
+                raise
+        if response.status_code >= 400:
+            raise FatalAPIError(f"{self.api_method}: HTTP {response.status_code} from the API")
+        if "result" not in body:
+            raise RetryAfter(f"{self.api_method}: an answer with neither result nor error")
+        self.tap.throttle.observe(_metadata(body["result"]).get("limits"))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        # The SDK's default quotes the body and URL; ours carry nothing secret, but keep it short.
+        return f"{self.api_method}: HTTP {response.status_code}"
+
+    # ---- retries ---------------------------------------------------------------------
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 8)) + 1
+
+    def backoff_wait_generator(self) -> Generator[float, None, None]:
+        base = float(self.config.get("retry_backoff_seconds", 1.0))
+
+        def waits() -> Generator[float, Any, None]:
+            attempt = 0
+            exception = yield 0.0  # primed by backoff; later sends are the exceptions raised
+            while True:
+                attempt += 1
+                wait = getattr(exception, "wait", None)
+                if wait is None:
+                    wait = min(base * 2**attempt, 120.0)
+                exception = yield wait
+
+        return waits()
+
+    def backoff_jitter(self, value: float) -> float:
+        return value * (0.5 + random.random() / 2)
+
+    def backoff_handler(self, details: Any) -> None:
+        exc = details.get("exception")
+        self.log("%s: retry %d in %.1f s after %s", self.api_method, details.get("tries", 0),
+                 details.get("wait") or 0.0, exc if isinstance(exc, RetriableAPIError) else type(exc).__name__,
+                 level=logging.WARNING)
+
+    # ---- pages -----------------------------------------------------------------------
+
+    @cached_property
+    def sortable(self) -> frozenset[str]:
+        return frozenset(self.flags.get("sortable", ()))
+
+    @property
+    def requested_fields(self) -> list[str]:
+        """The catalog's selected properties: what ``fields`` asks for (never the default set)."""
+        properties = self.schema["properties"]
+        if self.selected:
+            chosen = [p for p in properties if self.mask.get(("properties", p), False)]
+        else:  # synced only to feed a child stream: ask for the keys alone
+            chosen = [p for p in properties if p in self.primary_keys or p == self.replication_key]
+        return [p for p in chosen if p not in self._dropped_fields]
+
+    def fetch_page(self, params: dict[str, Any], offset: int, page_size: int,
+                   context: Context | None = None) -> Page:
+        while True:
+            page_params = {**params, "offset": offset, "limit": page_size}
+            field_param = self.fields_param()
+            if field_param:
+                page_params[field_param] = self.requested_fields
+            try:
+                response = self.call(page_params, context)
+            except DropField as exc:
+                # A spec field this account lacks: drop it for the run rather than fail the stream.
+                self._dropped_fields.add(exc.field)
+                self.log("%s: the API does not know field '%s'; it is left out of this run",
+                         self.api_method, exc.field, level=logging.WARNING)
+                continue
+            result = body_of(response)["result"]
+            return Page(list(result.get("data") or []), total_items(response), response)
+
+    def fields_param(self) -> str | None:
+        return "fields"
+
+    def pages(self, params: dict[str, Any], context: Context | None = None,
+              parallel: bool = True) -> Iterator[Page]:
+        page_size = self.tap.page_size
+        paginator = ReportPaginator(page_size, total_items)
+        workers = self.tap.max_parallel_requests if parallel else 1
+        yield from read_pages(lambda offset: self.fetch_page(params, offset, page_size, context),
+                              paginator, lambda: self.tap.throttle.parallelism(workers))
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        yield from (body_of(response).get("result") or {}).get("data") or []
+
+    def get_new_paginator(self) -> ReportPaginator:
+        return ReportPaginator(self.tap.page_size, total_items)
+
+    # ---- the stream's life -----------------------------------------------------------
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        if self.tap.daily_limit_spent is not None:
+            return
+        try:
+            yield from self.read(context)
+        except SkipStream as exc:
+            self.log("Skipping stream '%s': %s", self.name, exc, level=logging.WARNING)
+        except DailyLimitSpent as exc:
+            self.tap.stop_for_daily_limit(self, exc)
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError

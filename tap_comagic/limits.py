@@ -1,0 +1,94 @@
+"""Rate limits ("points"): throttle ahead of the limit from ``metadata.limits``.
+
+Every successful call costs a point against a per-minute and a per-day budget.  The
+throttle remembers the last ``metadata.limits`` it saw (every key optional: the API may
+send ``{}`` or extra ``hour_*`` keys), counts the calls made since, and makes a caller
+wait for the minute to reset before spending the last points.  A spent day ends the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tap_comagic.errors import DailyLimitSpent
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class Throttle:
+    def __init__(
+        self,
+        reserve: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reserve = reserve  # points left unspent per minute (other clients of the account)
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.minute_remaining: int | None = None
+        self.day_remaining: int | None = None
+        self._minute_reset_at: float | None = None
+        self._day_reset_at: float | None = None
+        self.waited_seconds = 0.0
+
+    def observe(self, limits: Mapping[str, Any] | None) -> None:
+        if not limits:
+            return
+        now = self._clock()
+        with self._lock:
+            minute, day = _int(limits.get("minute_remaining")), _int(limits.get("day_remaining"))
+            if minute is not None:
+                self.minute_remaining = minute
+                reset = _int(limits.get("minute_reset"))
+                self._minute_reset_at = None if reset is None else now + reset
+            if day is not None:
+                self.day_remaining = day
+                reset = _int(limits.get("day_reset"))
+                self._day_reset_at = None if reset is None else now + reset
+
+    def day_reset_in(self) -> float | None:
+        return None if self._day_reset_at is None else max(0.0, self._day_reset_at - self._clock())
+
+    def minute_reset_in(self) -> float | None:
+        return None if self._minute_reset_at is None else max(0.0, self._minute_reset_at - self._clock())
+
+    def before_request(self) -> None:
+        """Reserve one point, waiting for the minute to reset when the budget is nearly spent."""
+        with self._lock:
+            if self.day_remaining is not None and self.day_remaining <= 0:
+                raise DailyLimitSpent(self.day_reset_in())
+            wait = 0.0
+            if self.minute_remaining is not None and self.minute_remaining <= self.reserve:
+                wait = self.minute_reset_in() or 0.0
+                self.minute_remaining = None  # unknown until the next answer tells
+            if self.minute_remaining is not None:
+                self.minute_remaining -= 1
+            if self.day_remaining is not None:
+                self.day_remaining -= 1
+        if wait > 0:
+            self.waited_seconds += wait
+            self._sleep(wait)
+
+    def on_limit_exceeded(self) -> float | None:
+        """Seconds to wait before retrying after ``limit_exceeded`` (None: use the back-off)."""
+        with self._lock:
+            if self.day_remaining is not None and self.day_remaining <= 0:
+                raise DailyLimitSpent(self.day_reset_in())
+            self.minute_remaining = None
+            return self.minute_reset_in()
+
+    def parallelism(self, wanted: int) -> int:
+        """Parallel requests allowed now: never more than the minute budget left."""
+        with self._lock:
+            if self.minute_remaining is None:
+                return wanted
+            return max(1, min(wanted, self.minute_remaining - self.reserve))

@@ -1,0 +1,471 @@
+"""One class per CoMagic report: its method, keys, replication key and quirks, nothing else.
+
+A report's whole definition is its class here plus ``schemas/<stream>.json``.  The
+machinery they share (windows, pages, state, parent-child batches) is in
+:class:`ReportStream` and :mod:`tap_comagic.pagination`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from tap_comagic.client import CoMagicStream
+from tap_comagic.errors import CoMagicError, SplitWindow
+from tap_comagic.pagination import BoundaryDedup, Window, plan, reachable_rows
+from tap_comagic.timezones import API_FORMAT, as_account_time
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_comagic.tap import TapCoMagic
+
+
+def _fmt(moment: dt.datetime) -> str:
+    return moment.strftime(API_FORMAT)
+
+
+class ReportStream(CoMagicStream):
+    """A report read over date windows, incrementally on its own date field."""
+
+    is_sorted = True
+    sort_field: ClassVar[str | None] = None  # the report sorts on its date field (else: server order)
+    int_fields: ClassVar[tuple[str, ...]] = ()  # declared string in the spec, hold integers
+
+    def __init__(self, tap: TapCoMagic) -> None:
+        super().__init__(tap)
+        self._bookmark_candidate: str | None = None
+        self._datetime_paths = _datetime_paths(self.schema)
+        self._known = frozenset(self.schema["properties"])
+        # Kept across read_range calls: a child reads its parent's windows one context at a time.
+        self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
+
+    # ---- what one window asks for --------------------------------------------------
+
+    def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
+        params: dict[str, Any] = {"date_from": _fmt(window.start), "date_till": _fmt(till)}
+        if self.sort_field and self.sort_field in self.sortable:
+            params["sort"] = [{"field": self.sort_field, "order": "asc"}]
+        user_filter = self.tap.filters.get(self.name)
+        if user_filter:
+            params["filter"] = user_filter
+        return params
+
+    # ---- windows ----------------------------------------------------------------------
+
+    def bounds(self, context: Context | None) -> tuple[dt.datetime, dt.datetime]:
+        start, end = self.tap.start_date, self.tap.end_date
+        bookmark = self.get_starting_replication_key_value(context)
+        if bookmark:
+            resume = as_account_time(dt.datetime.fromisoformat(str(bookmark)), self.tap.zone)
+            start = max(start, resume - dt.timedelta(days=self.tap.lookback_days))
+        return start, end
+
+    def compare_start_date(self, value: str, start_date_value: str) -> str:
+        def moment(text: str) -> dt.datetime:
+            return as_account_time(dt.datetime.fromisoformat(text), self.tap.zone)
+
+        return max(value, start_date_value, key=moment)
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        start, end = self.bounds(context)
+        yield from self.read_range(start, end, context)
+
+    def read_range(self, start: dt.datetime, end: dt.datetime,
+                   context: Context | None) -> Iterator[dict[str, Any]]:
+        rk = self.replication_key or ""
+        last_second = _fmt(end)
+        dedup = self._dedup
+        todo = list(reversed(plan(start, end, self.tap.window_days)))
+        while todo:
+            window = todo.pop()
+            # The last window asks one second more, so that an exclusive date_till still
+            # returns the records of the final second; later ones are dropped below.
+            till = window.end + dt.timedelta(seconds=1) if window.end == end else window.end
+            pages = self.pages(self.window_params(window, till), context)
+            try:
+                first = next(pages)
+            except SplitWindow:
+                if not window.splittable:
+                    raise
+                todo.extend(reversed(window.halves()))
+                continue
+            if first.total > reachable_rows(self.tap.page_size) and window.splittable:
+                pages.close()
+                self.log("%s: %d rows in %s..%s, more than offset paging reaches; splitting the window",
+                         self.name, first.total, window.start, window.end, level=logging.INFO)
+                todo.extend(reversed(window.halves()))
+                continue
+            dedup.start_window(_fmt(window.start), _fmt(window.end))
+            for page in _chain(first, pages):
+                for record in page.records:
+                    value = record.get(rk)
+                    if value is not None and value > last_second:
+                        continue
+                    if dedup.is_repeat(record):
+                        continue
+                    yield record
+            self.finish_window(window)
+
+    def finish_window(self, window: Window) -> None:
+        """All records of the window are written: advance the bookmark, feed children."""
+        self.commit_bookmark(None)
+        for child in self.child_streams:
+            if child.selected or child.has_selected_descendents:
+                self.window_finished_for_children(window)
+                break
+
+    def window_finished_for_children(self, window: Window) -> None:
+        """Parents that hand windows (not records) to their children override this."""
+
+    # ---- state: the bookmark moves once a window is complete -------------------------
+
+    def _increment_stream_state(self, latest_record: dict[str, Any], *, context: Context | None = None) -> None:
+        # The SDK would move the bookmark on every record; ours waits for the window to end so
+        # that an interrupted run resumes from the last complete window (see finish_window).
+        value = latest_record.get(self.replication_key or "")
+        if value is not None and (self._bookmark_candidate is None or value > self._bookmark_candidate):
+            self._bookmark_candidate = value
+
+    def commit_bookmark(self, context: Context | None) -> None:
+        candidate, self._bookmark_candidate = self._bookmark_candidate, None
+        if candidate is None or not self.selected:
+            return
+        state = self.get_context_state(context)
+        current = state.get("replication_key_value")
+        if current is None or self._moment(candidate) > self._moment(str(current)):
+            super()._increment_stream_state({self.replication_key: candidate}, context=context)
+        self._write_state_message()
+
+    def _moment(self, value: str) -> dt.datetime:
+        return as_account_time(dt.datetime.fromisoformat(value), self.tap.zone)
+
+    # ---- records ----------------------------------------------------------------------
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        convert = self.tap.from_api
+        for path in self._datetime_paths:
+            if len(path) == 1:
+                key = path[0]
+                if key in row:
+                    row[key] = convert(row[key])
+            else:
+                parent, key = path
+                items = row.get(parent)
+                if isinstance(items, list):
+                    for item in items:
+                        if isinstance(item, dict) and key in item:
+                            item[key] = convert(item[key])
+                elif isinstance(items, dict) and key in items:
+                    items[key] = convert(items[key])
+        for key in self.int_fields:
+            value = row.get(key)
+            if isinstance(value, str):
+                row[key] = int(value) if value.strip().lstrip("-").isdigit() else None
+        if not self._known.issuperset(row):
+            for key in [k for k in row if k not in self._known]:
+                del row[key]  # a field the live API added: keep the schema's promise
+        return row
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _datetime_paths(schema: dict[str, Any]) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+    for name, prop in schema["properties"].items():
+        if prop.get("format") == "date-time":
+            paths.append((name,))
+        children = (prop.get("items") or prop).get("properties") or {}
+        paths.extend((name, sub) for sub, sp in children.items() if sp.get("format") == "date-time")
+    return paths
+
+
+# ---- the reports ----------------------------------------------------------------------
+
+class CommunicationsStream(ReportStream):
+    name = "communications"
+    api_method = "get.communications_report"
+    primary_keys = ("id", "communication_type")  # ids are unique per communication type
+    replication_key = "date_time"
+    sort_field = "date_time"
+
+
+class CallsStream(ReportStream):
+    name = "calls"
+    api_method = "get.calls_report"
+    primary_keys = ("id",)
+    replication_key = "start_time"
+    sort_field = "start_time"
+
+    def window_finished_for_children(self, window: Window) -> None:
+        # call_legs is date-windowed itself: one child context per calls window, not per call.
+        self._sync_children({"date_from": _fmt(window.start), "date_till": _fmt(window.end)})
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        if self.selected:
+            yield from super().read(context)
+            return
+        # Only call_legs is wanted: its windows need no calls requests at all.
+        start, end = self.bounds(context)
+        for window in plan(start, end, self.tap.window_days):
+            self.finish_window(window)
+
+
+class GoalsStream(ReportStream):
+    name = "goals"
+    api_method = "get.goals_report"
+    primary_keys = ("id",)
+    replication_key = "date_time"
+    is_sorted = False  # no sortable time field: the bookmark is the window's newest value
+
+
+class ChatsStream(ReportStream):
+    name = "chats"
+    api_method = "get.chats_report"
+    primary_keys = ("id",)
+    replication_key = "date_time"
+    sort_field = "date_time"
+    int_fields = ("duration",)  # declared string, holds seconds
+
+    def __init__(self, tap: TapCoMagic) -> None:
+        super().__init__(tap)
+        self._chat_ids: list[int] = []
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        if self.child_streams and row.get("id") is not None:
+            self._chat_ids.append(row["id"])
+        return super().post_process(row, context)
+
+    def finish_window(self, window: Window) -> None:
+        super().finish_window(window)
+        self._chat_ids = []
+
+    def window_finished_for_children(self, window: Window) -> None:
+        # chat_messages gets the window's chat ids in batches: requests grow with pages.
+        batch = self.tap.chat_ids_batch
+        for i in range(0, len(self._chat_ids), batch):
+            self._sync_children({"chat_ids": self._chat_ids[i:i + batch]})
+
+
+class OfflineMessagesStream(ReportStream):
+    name = "offline_messages"
+    api_method = "get.offline_messages_report"
+    primary_keys = ("id",)
+    replication_key = "date_time"
+    is_sorted = False
+
+
+class VisitorSessionsStream(ReportStream):
+    name = "visitor_sessions"
+    api_method = "get.visitor_sessions_report"
+    primary_keys = ("id",)
+    replication_key = "date_time"
+    is_sorted = False
+
+    def __init__(self, tap: TapCoMagic) -> None:
+        super().__init__(tap)
+        self._visitor_ids: list[int] = []
+        self._visitors_seen: set[int] = set()  # each visitor once per run
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        visitor = row.get("visitor_id")
+        if self.child_streams and visitor is not None and visitor not in self._visitors_seen:
+            self._visitors_seen.add(visitor)
+            self._visitor_ids.append(visitor)
+        return super().post_process(row, context)
+
+    def window_finished_for_children(self, window: Window) -> None:
+        ids, self._visitor_ids = self._visitor_ids, []
+        if ids:
+            self._sync_children({"visitor_ids": ids})
+
+
+class FinancialCallLegsStream(ReportStream):
+    name = "financial_call_legs"
+    api_method = "get.financial_call_legs_report"
+    primary_keys = ("call_session_id", "leg_id")  # the report has no id
+    replication_key = "start_time"
+    sort_field = "start_time"
+    int_fields = ("call_session_id",)  # number in the table, string in the example
+
+
+class CallLegsStream(ReportStream):
+    name = "call_legs"
+    api_method = "get.call_legs_report"
+    parent_stream_type = CallsStream
+    state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, not one per window
+    primary_keys = ("id",)
+    replication_key = "start_time"
+    sort_field = "start_time"
+    is_sorted = False
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        assert context is not None
+        start = dt.datetime.fromisoformat(context["date_from"])
+        end = dt.datetime.fromisoformat(context["date_till"])
+        yield from self.read_range(start, end, context)
+
+    def finish_window(self, window: Window) -> None:
+        self.commit_bookmark(None)
+
+
+class ChatMessagesStream(ReportStream):
+    name = "chat_messages"
+    api_method = "get.chat_messages_report"
+    parent_stream_type = ChatsStream
+    state_partitioning_keys: ClassVar[list[str]] = []
+    # Messages have no id of their own; two in one chat may share a second.
+    primary_keys = ("chat_id", "date_time", "source", "text")
+    replication_key = "date_time"
+    is_sorted = False
+
+    def __init__(self, tap: TapCoMagic) -> None:
+        super().__init__(tap)
+        self._one_chat_per_request = False
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        assert context is not None
+        chat_ids: list[int] = list(context["chat_ids"])
+        if not self._one_chat_per_request:
+            try:
+                yield from self._read({"chat_ids": chat_ids})
+            except CoMagicError as exc:
+                if (exc.mnemonic, exc.field) != ("unexpected_parameters", "chat_ids"):
+                    raise
+                self._one_chat_per_request = True
+                self.log("get.chat_messages_report refuses `chat_ids`: reading one chat per request",
+                         level=logging.WARNING)
+            else:
+                self.commit_bookmark(None)
+                return
+        yield from self._read_each(chat_ids)
+        self.commit_bookmark(None)
+
+    def _read(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if "date_time" in self.sortable:
+            params["sort"] = [{"field": "date_time", "order": "asc"}]
+        for page in self.pages(params):
+            yield from page.records
+
+    def _read_each(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
+        # Latency hiding: a bounded number of single-chat requests in flight, output in order.
+        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
+
+        def one(chat_id: int) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            for page in self.pages({"chat_id": chat_id}, parallel=False):
+                rows.extend(page.records)
+            return rows
+
+        if workers <= 1:
+            for chat_id in chat_ids:
+                yield from one(chat_id)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comagic-chat") as pool:
+            for rows in pool.map(one, chat_ids):
+                yield from rows
+
+
+class VisitorsStream(ReportStream):
+    name = "visitors"
+    api_method = "get.visitors_report"
+    parent_stream_type = VisitorSessionsStream
+    state_partitioning_keys: ClassVar[list[str]] = []
+    primary_keys = ("id",)
+    replication_key = "last_visit"
+    is_sorted = False
+    selected_by_default = False  # deferred in the spec
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        assert context is not None
+        ids: list[int] = list(context["visitor_ids"])
+        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
+
+        def one(visitor_id: int) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = []
+            for page in self.pages({"visitor_id": visitor_id}, parallel=False):
+                rows.extend(page.records)
+            return rows
+
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="comagic-visitor") as pool:
+            for rows in pool.map(one, ids):
+                yield from rows
+        self.commit_bookmark(None)
+
+
+class FinancialSummaryStream(ReportStream):
+    name = "financial_summary"
+    api_method = "get.financial_summary_report"
+    primary_keys = ("date",)
+    replication_key = "date"
+    is_sorted = False
+
+    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        # One request per month (the method takes year + month, not dates).
+        start, end = self.bounds(context)
+        year, month = start.year, start.month
+        first_day, last_day = start.date().isoformat(), end.date().isoformat()
+        while (year, month) <= (end.year, end.month):
+            for page in self.pages({"year": year, "month": month}):
+                for record in page.records:
+                    day = str(record.get("date") or "")[:10]
+                    if first_day <= day <= last_day:
+                        yield record
+            self.commit_bookmark(None)
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+    def _moment(self, value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(value[:10])
+
+    def compare_start_date(self, value: str, start_date_value: str) -> str:
+        return max(value[:10], start_date_value[:10])
+
+
+class V3ReportStream(ReportStream):
+    """v3 reports (spec: not implemented yet): ``customer_id``, ``field``, dates in ``filter``."""
+
+    selected_by_default = False
+    sends_user_id = False  # v3 methods know customer_id instead
+
+    def fields_param(self) -> str | None:
+        return "field"
+
+    def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
+        dates = [{"field": "date_from", "operator": "eq", "value": _fmt(window.start)},
+                 {"field": "date_till", "operator": "eq", "value": _fmt(till)}]
+        user_filter = self.tap.filters.get(self.name)
+        params: dict[str, Any] = {
+            "filter": {"filters": [*dates, user_filter] if user_filter else dates, "condition": "and"}}
+        if self.tap.customer_id is not None:
+            params["customer_id"] = self.tap.customer_id
+        return params
+
+
+
+class SalesStream(V3ReportStream):
+    name = "sales"
+    api_method = "get.sales_report"
+    primary_keys = ("id",)
+    replication_key = "date_time"
+    sort_field = "date_time"
+
+
+class ApiRequestsStream(V3ReportStream):
+    name = "api_requests"
+    api_method = "get.api_requests_report"
+    primary_keys = ("date_time", "request_id", "method")  # no id in the report
+    replication_key = "date_time"
+    sort_field = "date_time"
+
+
+STREAMS: list[type[ReportStream]] = [
+    CommunicationsStream, CallsStream, CallLegsStream, GoalsStream, ChatsStream, ChatMessagesStream,
+    OfflineMessagesStream, VisitorSessionsStream, VisitorsStream, FinancialSummaryStream,
+    FinancialCallLegsStream, SalesStream, ApiRequestsStream,
+]

@@ -1,0 +1,251 @@
+"""tap-comagic: settings, their checks, and the list of streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+
+from tap_comagic.auth import CoMagicAuth
+from tap_comagic.errors import CoMagicError, DailyLimitSpent, TapError
+from tap_comagic.limits import Throttle
+from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
+from tap_comagic.streams import STREAMS
+from tap_comagic.timezones import FromApi, as_account_time
+
+if TYPE_CHECKING:
+    from tap_comagic.client import CoMagicStream
+
+HOSTS = {
+    "CoMagic": "https://dataapi.comagic.ru/v2.0",
+    "UIS": "https://dataapi.uiscom.ru/v2.0",
+    "CallGear": "https://dataapi.callgear.com/v2.0",
+}
+CHAT_IDS_BATCH = 1000  # chat ids per get.chat_messages_report request
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def parse_datetime_setting(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
+    """A date or date-time setting as naive account-local time (naive input is account time)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"  # Python 3.10 does not read "Z"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise TapError(f"`{name}` is not a date or date-time: {value!r}; use e.g. 2026-01-01 or "
+                       "2026-01-01T00:00:00+03:00") from None
+    return as_account_time(moment, zone).replace(microsecond=0)
+
+
+class TapCoMagic(Tap):
+    """Singer tap for the reports of the CoMagic (UIS, CallGear) Data API."""
+
+    name = "tap-comagic"
+    message_writer_class = MsgSpecWriter  # msgspec encodes RECORD lines several times faster
+
+    config_jsonschema = th.PropertiesList(
+        th.Property("access_token", th.StringType, secret=True, title="API key",
+                    description="Permanent API key generated in the CoMagic UI (Settings > API). Use either "
+                    "this or `login` + `password`."),
+        th.Property("login", th.StringType, title="Login",
+                    description="CoMagic user login, for session authentication through `login.user`."),
+        th.Property("password", th.StringType, secret=True, title="Password",
+                    description="Password of `login`. Sessions last one hour and are renewed automatically."),
+        th.Property("api_url", th.StringType, default=HOSTS["CoMagic"], title="API URL",
+                    description="Data API endpoint of your brand: " + ", ".join(
+                        f"{brand} `{url}`" for brand, url in HOSTS.items()) + "."),
+        th.Property("user_id", th.IntegerType, title="User ID (agents)",
+                    description="For agents (partners): the client's user id, sent with every report call."),
+        th.Property("customer_id", th.IntegerType, title="Customer ID (v3 reports)",
+                    description="For partners: the client id sent by the v3 reports `sales` and "
+                    "`api_requests`."),
+        th.Property("start_date", th.DateTimeType, required=True, title="Start date",
+                    description="Earliest date-time to extract, in account time unless it carries an offset."),
+        th.Property("end_date", th.DateTimeType, title="End date",
+                    description="Latest date-time to extract (default: now), in account time unless it "
+                    "carries an offset."),
+        th.Property("lookback_days", th.IntegerType, default=3, title="Look-back days",
+                    description="Incremental runs re-read this many days before the bookmark, to pick up "
+                    "late records and changed tags, sales and statuses."),
+        th.Property("window_days", th.IntegerType, default=30, title="Window days",
+                    description="Days per request window (1 to 90; the API refuses more than three months)."),
+        th.Property("page_size", th.IntegerType, default=MAX_PAGE_SIZE, title="Page size",
+                    description="Rows per request (1 to 10000)."),
+        th.Property("timezone", th.StringType, default="Europe/Moscow", title="Account time zone",
+                    description="IANA name of the account's time zone: the API's date-times are in it."),
+        th.Property("filters", th.ObjectType(additional_properties=th.ObjectType()), title="Filters",
+                    description="Optional: stream name -> CoMagic filter object sent with that stream's "
+                    'requests, e.g. {"calls": {"field": "site_id", "operator": "=", "value": 5}}.'),
+        th.Property("max_parallel_requests", th.IntegerType, default=4, title="Parallel requests",
+                    description="Requests in flight at once for the pages of one window and for per-chat "
+                    "or per-visitor calls (1 to 16), never more than the minute's remaining points."),
+        th.Property("max_retries", th.IntegerType, default=8, title="Max retries",
+                    description="Retries of one request after a transient failure (5xx, dropped connection, "
+                    "timeout, malformed answer, internal_error, limit_exceeded)."),
+        th.Property("retry_backoff_seconds", th.NumberType, default=1.0, title="Retry back-off",
+                    description="First wait of the exponential back-off between retries, in seconds."),
+        th.Property("request_timeout", th.IntegerType, default=300, title="Request timeout",
+                    description="Seconds to wait for one answer."),
+        th.Property("sandbox", th.BooleanType, default=False, title="Sandbox",
+                    description="Start the bundled CoMagic simulator in-process and read from it: no "
+                    "credentials, for trying the tap."),
+    ).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            self.check_settings()
+        except TapError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        self.daily_limit_spent: DailyLimitSpent | None = None
+        self.throttle = Throttle()
+        self._sandbox: Any = None
+
+    # ---- settings ---------------------------------------------------------------------
+
+    def check_settings(self) -> None:
+        c = self.config
+        try:
+            self.zone = ZoneInfo(str(c.get("timezone") or "Europe/Moscow"))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise TapError(f"`timezone` {c.get('timezone')!r} is not a known IANA time zone; use e.g. "
+                           "Europe/Moscow") from None
+        self.from_api = FromApi(self.zone)
+        has_key, has_login = bool(c.get("access_token")), bool(c.get("login") or c.get("password"))
+        if not c.get("sandbox"):
+            if has_key and has_login:
+                raise TapError("set either `access_token` or `login` + `password`, not both")
+            if not has_key and not has_login:
+                raise TapError("no credentials: set `access_token` (an API key) or `login` + `password` "
+                               "(or `sandbox: true` to try the bundled simulator)")
+            if has_login and not (c.get("login") and c.get("password")):
+                raise TapError("`login` and `password` go together: set both")
+            url = urlparse(str(c.get("api_url") or ""))
+            if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK):
+                raise TapError(f"`api_url` must be an https URL such as {HOSTS['CoMagic']}")
+        self.start_date = parse_datetime_setting("start_date", str(c["start_date"]), self.zone)
+        end = c.get("end_date")
+        now = dt.datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
+        self.end_date = parse_datetime_setting("end_date", str(end), self.zone) if end else now
+        if self.end_date < self.start_date:
+            raise TapError("`end_date` is before `start_date`: swap them or leave `end_date` empty")
+        self.window_days = self._bounded("window_days", 30, 1, MAX_WINDOW_DAYS)
+        self.page_size = self._bounded("page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        self.lookback_days = self._bounded("lookback_days", 3, 0, 3650)
+        self.max_parallel_requests = self._bounded("max_parallel_requests", 4, 1, 16)
+        self._bounded("max_retries", 8, 0, 100)
+        self.customer_id = c.get("customer_id")
+        self.chat_ids_batch = CHAT_IDS_BATCH
+        filters = c.get("filters") or {}
+        names = {s.name: s for s in STREAMS}
+        for stream_name, spec in filters.items():
+            if stream_name not in names:
+                raise TapError(f"`filters` names an unknown stream {stream_name!r}; streams: "
+                               + ", ".join(sorted(names)))
+            self._check_filter(stream_name, spec, names[stream_name])
+        self.filters: dict[str, Any] = dict(filters)
+
+    def _bounded(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.config.get(name, default)
+        if value is None:
+            return default
+        if not isinstance(value, int) or not low <= value <= high:
+            raise TapError(f"`{name}` must be a whole number from {low} to {high}, not {value!r}")
+        return value
+
+    @staticmethod
+    def _check_filter(stream_name: str, spec: Any, stream: type[CoMagicStream]) -> None:
+        from tap_comagic.client import load_schema
+
+        if not isinstance(spec, dict):
+            raise TapError(f"`filters.{stream_name}` must be a CoMagic filter object")
+        _, flags = load_schema(stream.name)
+        filterable = set(flags.get("filterable", ()))
+
+        def walk(node: Any) -> None:
+            if not isinstance(node, dict):
+                raise TapError(f"`filters.{stream_name}` must be a CoMagic filter object")
+            if "filters" in node:
+                if node.get("condition", "and") not in ("and", "or"):
+                    raise TapError(f"`filters.{stream_name}`: condition must be 'and' or 'or'")
+                for child in node["filters"]:
+                    walk(child)
+                return
+            field = node.get("field")
+            if not field or "operator" not in node:
+                raise TapError(f"`filters.{stream_name}`: each condition needs `field`, `operator` and `value`")
+            if filterable and field not in filterable:
+                raise TapError(f"`filters.{stream_name}`: field {field!r} is not filterable in this report")
+
+        walk(spec)
+
+    # ---- connection -------------------------------------------------------------------
+
+    @cached_property
+    def api_url(self) -> str:
+        if self.config.get("sandbox"):
+            return str(self._start_sandbox().url)
+        return str(self.config.get("api_url") or HOSTS["CoMagic"])
+
+    @cached_property
+    def auth(self) -> CoMagicAuth:
+        if self.config.get("sandbox"):
+            sandbox = self._start_sandbox()
+            return CoMagicAuth(self.api_url, access_token=sandbox.api_key)
+        return CoMagicAuth(self.api_url, access_token=self.config.get("access_token"),
+                           login=self.config.get("login"), password=self.config.get("password"),
+                           timeout=float(self.config.get("request_timeout", 300)))
+
+    def _start_sandbox(self) -> Any:
+        if self._sandbox is None:
+            from tap_comagic.sandbox import Sandbox  # the only place the tap touches the simulator
+
+            self._sandbox = Sandbox()
+            self._sandbox.start()
+            self.logger.info("Sandbox: reading from the bundled CoMagic simulator at %s", self._sandbox.url)
+        return self._sandbox
+
+    # ---- streams ----------------------------------------------------------------------
+
+    def discover_streams(self) -> list[CoMagicStream]:
+        return [stream_class(tap=self) for stream_class in STREAMS]
+
+    def stop_for_daily_limit(self, stream: CoMagicStream, exc: DailyLimitSpent) -> None:
+        self.daily_limit_spent = exc
+        when = ""
+        if exc.reset_seconds is not None:
+            at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=exc.reset_seconds)
+            when = f" after {at:%Y-%m-%d %H:%M} UTC"
+        self.logger.warning(
+            "The account's daily API limit is spent (stream '%s'): stopping cleanly with state saved up to "
+            "the last complete window; run again%s to resume.", stream.name, when)
+
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except (TapError, CoMagicError) as exc:
+            # One clear line, then the state of every window finished so far, then a non-zero exit.
+            self.logger.error("%s", exc)
+            self._state_writer.write_state(self.state)
+            sys.exit(1)
+        finally:
+            if "auth" in self.__dict__:
+                self.auth.log_out()
+            if self._sandbox is not None:
+                self._sandbox.stop()
+
+
+logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines add nothing and cost time
+
+if __name__ == "__main__":
+    TapCoMagic.cli()
