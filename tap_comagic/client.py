@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers._typing import TypeConformanceLevel  # type: ignore[attr-defined]
 from singer_sdk.streams import RESTStream
 
 from tap_comagic.auth import used_token
 from tap_comagic.errors import (
+    CoMagicError,
     DailyLimitSpent,
     DropField,
     RetryAfter,
@@ -47,7 +48,7 @@ _BODY = "_comagic_body"
 
 def load_schema(stream_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The stream's JSON Schema and the spec flags kept beside it (``x-comagic``)."""
-    text = resources.files("tap_comagic").joinpath("schemas", f"{stream_name}.json").read_text("utf-8")
+    text = (resources.files("tap_comagic") / "schemas" / f"{stream_name}.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     flags: dict[str, Any] = schema.pop("x-comagic", {})
     return schema, flags
@@ -64,7 +65,7 @@ def body_of(response: requests.Response) -> dict[str, Any]:
         if not isinstance(cached, dict):
             raise RetryAfter("the API answered with something other than a JSON object")
         response.__dict__[_BODY] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _metadata(result: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +136,8 @@ class CoMagicStream(RESTStream[int]):
         prepared = self.build_prepared_request(
             method="POST", url=self.get_url(context), data=self.envelope(params), headers=self.http_headers)
         decorated = self.request_decorator(self._request)
-        return decorated(prepared, context)  # type: ignore[no-any-return]
+        response: requests.Response = decorated(prepared, context)
+        return response
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
         self.tap.throttle.before_request()
@@ -236,7 +238,7 @@ class CoMagicStream(RESTStream[int]):
         return "fields"
 
     def pages(self, params: dict[str, Any], context: Context | None = None,
-              parallel: bool = True) -> Iterator[Page]:
+              parallel: bool = True) -> Generator[Page, None, None]:
         page_size = self.tap.page_size
         paginator = ReportPaginator(page_size, total_items)
         workers = self.tap.max_parallel_requests if parallel else 1
@@ -260,6 +262,8 @@ class CoMagicStream(RESTStream[int]):
             self.log("Skipping stream '%s': %s", self.name, exc, level=logging.WARNING)
         except DailyLimitSpent as exc:
             self.tap.stop_for_daily_limit(self, exc)
+        except (TapError, CoMagicError) as exc:
+            self.tap.fail(exc)
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         raise NotImplementedError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +84,7 @@ def read_pages(
     fetch: Callable[[int], Page],
     paginator: ReportPaginator,
     parallel: Callable[[], int],
-) -> Iterator[Page]:
+) -> Generator[Page, None, None]:
     """Pages of one query in offset order; after the first, up to ``parallel()`` in flight.
 
     The first page is always read alone: its ``total_items`` tells how many follow and

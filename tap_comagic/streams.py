@@ -137,7 +137,7 @@ class ReportStream(CoMagicStream):
         state = self.get_context_state(context)
         current = state.get("replication_key_value")
         if current is None or self._moment(candidate) > self._moment(str(current)):
-            super()._increment_stream_state({self.replication_key: candidate}, context=context)
+            super()._increment_stream_state({self.replication_key or "": candidate}, context=context)
         self._write_state_message()
 
     def _moment(self, value: str) -> dt.datetime:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import sys
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,7 +17,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_comagic.auth import CoMagicAuth
-from tap_comagic.errors import CoMagicError, DailyLimitSpent, TapError
+from tap_comagic.errors import DailyLimitSpent, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
 from tap_comagic.streams import STREAMS
@@ -147,7 +148,7 @@ class TapCoMagic(Tap):
         self.customer_id = c.get("customer_id")
         self.chat_ids_batch = CHAT_IDS_BATCH
         filters = c.get("filters") or {}
-        names = {s.name: s for s in STREAMS}
+        names = {str(vars(s)["name"]): s for s in STREAMS}
         for stream_name, spec in filters.items():
             if stream_name not in names:
                 raise TapError(f"`filters` names an unknown stream {stream_name!r}; streams: "
@@ -169,7 +170,7 @@ class TapCoMagic(Tap):
 
         if not isinstance(spec, dict):
             raise TapError(f"`filters.{stream_name}` must be a CoMagic filter object")
-        _, flags = load_schema(stream.name)
+        _, flags = load_schema(str(vars(stream)["name"]))
         filterable = set(flags.get("filterable", ()))
 
         def walk(node: Any) -> None:
@@ -202,9 +203,12 @@ class TapCoMagic(Tap):
         if self.config.get("sandbox"):
             sandbox = self._start_sandbox()
             return CoMagicAuth(self.api_url, access_token=sandbox.api_key)
-        return CoMagicAuth(self.api_url, access_token=self.config.get("access_token"),
+        auth = CoMagicAuth(self.api_url, access_token=self.config.get("access_token"),
                            login=self.config.get("login"), password=self.config.get("password"),
                            timeout=float(self.config.get("request_timeout", 300)))
+        if auth.is_session:
+            atexit.register(auth.log_out)  # end the session rather than leave it open for an hour
+        return auth
 
     def _start_sandbox(self) -> Any:
         if self._sandbox is None:
@@ -212,6 +216,7 @@ class TapCoMagic(Tap):
 
             self._sandbox = Sandbox()
             self._sandbox.start()
+            atexit.register(self.close)
             self.logger.info("Sandbox: reading from the bundled CoMagic simulator at %s", self._sandbox.url)
         return self._sandbox
 
@@ -230,19 +235,19 @@ class TapCoMagic(Tap):
             "The account's daily API limit is spent (stream '%s'): stopping cleanly with state saved up to "
             "the last complete window; run again%s to resume.", stream.name, when)
 
-    def sync_all(self) -> None:
-        try:
-            super().sync_all()
-        except (TapError, CoMagicError) as exc:
-            # One clear line, then the state of every window finished so far, then a non-zero exit.
-            self.logger.error("%s", exc)
-            self._state_writer.write_state(self.state)
-            sys.exit(1)
-        finally:
-            if "auth" in self.__dict__:
-                self.auth.log_out()
-            if self._sandbox is not None:
-                self._sandbox.stop()
+    def fail(self, exc: Exception) -> NoReturn:
+        """One clear line, the state of every window finished so far, a non-zero exit."""
+        self.logger.error("%s", exc)
+        self._state_writer.write_state(self.state)
+        self.close()
+        sys.exit(1)
+
+    def close(self) -> None:
+        if "auth" in self.__dict__:
+            self.auth.log_out()
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox = None
 
 
 logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines add nothing and cost time
