@@ -1,0 +1,45 @@
+"""``python -m tap_comagic.sandbox --port 8080 --seed 1 --days 120``: serve until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+
+from .config import DEFAULT_LOGIN, DEFAULT_PASSWORD, SandboxConfig
+from .server import Sandbox
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m tap_comagic.sandbox", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--start", default="2026-01-01", help="first day of data (account-local)")
+    p.add_argument("--days", type=int, default=120)
+    p.add_argument("--calls-per-day", type=int, default=40)
+    p.add_argument("--chats-per-day", type=int, default=12)
+    p.add_argument("--goals-per-day", type=int, default=15)
+    p.add_argument("--offline-messages-per-day", type=int, default=6)
+    p.add_argument("--visitor-sessions-per-day", type=int, default=80)
+    p.add_argument("--api-requests-per-day", type=int, default=10)
+    p.add_argument("--timezone", default="Europe/Moscow")
+    p.add_argument("--till-exclusive", action="store_true")
+    p.add_argument("--latency", type=float, default=0.0)
+    a = p.parse_args(argv)
+    cfg = SandboxConfig(
+        seed=a.seed, start=a.start, days=a.days, calls_per_day=a.calls_per_day, chats_per_day=a.chats_per_day,
+        goals_per_day=a.goals_per_day, offline_messages_per_day=a.offline_messages_per_day,
+        visitor_sessions_per_day=a.visitor_sessions_per_day, api_requests_per_day=a.api_requests_per_day,
+        timezone=a.timezone, till_exclusive=a.till_exclusive, latency=a.latency,
+    )
+    with Sandbox(cfg, host=a.host, port=a.port) as sb:
+        print(f"CoMagic sandbox: {sb.url}", flush=True)
+        print(f"API key: {sb.api_key}   login: {DEFAULT_LOGIN} / {DEFAULT_PASSWORD}", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
