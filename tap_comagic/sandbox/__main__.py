@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 
 from .config import DEFAULT_LOGIN, DEFAULT_PASSWORD, SandboxConfig
@@ -35,10 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     with Sandbox(cfg, host=a.host, port=a.port) as sb:
         print(f"CoMagic sandbox: {sb.url}", flush=True)
         print(f"API key: {sb.api_key}   login: {DEFAULT_LOGIN} / {DEFAULT_PASSWORD}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

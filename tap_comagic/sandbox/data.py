@@ -172,7 +172,7 @@ class World:
                 secs[-1] = DAY - 1
             if n >= 8:
                 secs[2] = secs[3] = secs[1]  # three records sharing one second
-            lst = list(zip(secs, range(n)))
+            lst = list(zip(secs, range(n), strict=False))
             late = self.late.get((src, day), [])
             lst.extend((s, LATE0 + j) for j, s in enumerate(late))
             lst.sort()
@@ -435,7 +435,7 @@ class _Builder:
         # communications: the union of the four kinds, in (date_time, type, id) order
         comms: list[tuple[int, int, int, Record]] = []
         for src, ctype in COMM_TYPE.items():
-            for (sec, _), rec in zip(self.d.items[src], recs[src]):
+            for (sec, _), rec in zip(self.d.items[src], recs[src], strict=False):
                 comms.append((sec, TYPE_RANK[ctype], rec["communication_id"], self.communication(rec, ctype)))
         comms.sort(key=lambda t: t[:3])
         recs["communications"] = [c for *_, c in comms]

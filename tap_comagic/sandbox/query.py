@@ -143,7 +143,8 @@ def _leaf(spec: MethodSpec, node: dict[str, Any], gs: dict[str, tuple[FieldSpec,
         if k not in node:
             raise ApiError("required_parameter_missed", field=f"filter.{k}")
         check_type(f"filter.{k}", "string", node[k])
-    name, op = node["field"], node["operator"]
+    name: str = node["field"]
+    op: str = node["operator"]
     if name not in gs:
         raise ApiError("unexpected_parameters", field=name, value=name, message=f"unknown filter field {name}")
     fs, get = gs[name]
@@ -183,7 +184,7 @@ def _leaf(spec: MethodSpec, node: dict[str, Any], gs: dict[str, tuple[FieldSpec,
             items = get(r) or []
             hit = any((it in wanted) if not isinstance(it, dict) else any(
                 x in wanted for x in it.values() if isinstance(x, (str, int))) for it in items)
-            return hit != neg
+            return bool(hit) != neg
         return overlap
     if op in ("overlap", "not_overlap"):
         raise ApiError("invalid_parameter_value", field="filter.operator", value=op,
@@ -439,7 +440,8 @@ def run(q: Query, world: World) -> tuple[int, list[bytes]]:
 
 
 def _day_bounds(q: Query, world: World) -> tuple[int, int, int, int]:
-    assert q.date_from is not None and q.date_till is not None
+    assert q.date_from is not None
+    assert q.date_till is not None
     lo = world.abs_of(q.date_from)
     hi = world.abs_of(q.date_till)
     return lo, hi, max(0, lo // DAY), min(world.config.days - 1, hi // DAY)
@@ -477,7 +479,8 @@ def _fast(q: Query, world: World) -> tuple[int, list[bytes]]:
 
 
 def in_range(q: Query, value: str) -> bool:
-    assert q.date_from is not None and q.date_till is not None
+    assert q.date_from is not None
+    assert q.date_till is not None
     if value < q.date_from:
         return False
     return value < q.date_till if q.exclusive else value <= q.date_till

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import math
 import random
@@ -69,7 +70,7 @@ class _Window:
             self.used, self.started = 0, None
 
     def reset_in(self, now: float) -> int:
-        return self.length if self.started is None else max(0, math.ceil(self.started + self.length - now))
+        return int(self.length) if self.started is None else max(0, math.ceil(self.started + self.length - now))
 
 
 @dataclass
@@ -144,10 +145,8 @@ class Sandbox:
             conns = list(self._conns)
             handlers = list(self._handlers)
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for t in handlers:
             t.join(timeout=5)
         server.server_close()
@@ -251,8 +250,8 @@ class Sandbox:
         later = min(w.end_abs - 1, t + rng.randint(3600, 5 * DAY))
         if kind == "tags":
             tag = rng.choice(V.TAGS)
-            new = {k: None for k in ("tag_user_id", "tag_user_login", "tag_employee_id",
-                                     "tag_employee_full_name")}
+            new: Record = dict.fromkeys(("tag_user_id", "tag_user_login", "tag_employee_id",
+                                         "tag_employee_full_name"))
             new.update(tag_id=tag[0], tag_name=tag[1], tag_type="manual", tag_change_time=w.fmt(0, later))
             kept = [x for x in rec["tags"] if x["tag_id"] != tag[0]]
             return {"tags": [*kept, new]}
@@ -350,7 +349,7 @@ class Sandbox:
         except ApiError as e:
             body_out = dumps({"jsonrpc": "2.0", "id": req_id, "error": e.to_json()})
             outcome = e.mnemonic
-        except Exception as e:  # noqa: BLE001 - a bug in the simulator answers internal_error, visibly
+        except Exception as e:
             err = ApiError("internal_error", message=f"simulator bug: {type(e).__name__}: {e}")
             body_out = dumps({"jsonrpc": "2.0", "id": req_id, "error": err.to_json()})
             outcome = "internal_error"
@@ -549,12 +548,10 @@ class _Handler(BaseHTTPRequestHandler):
         with sb._lock:
             sb._conns.discard(self.connection)
             sb._handlers.discard(threading.current_thread())
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send(self, status: int, body: bytes, content_type: str, cut: int | None = None) -> None:
