@@ -94,6 +94,21 @@ class Bundle:
     enc: dict[tuple[str, tuple[str, ...]], list[bytes | None]] = field(default_factory=dict)
     size: int = 0
 
+    def encoded_range(self, report: str, names: tuple[str, ...], start: int, stop: int) -> list[bytes]:
+        key = (report, names)
+        cache = self.enc.get(key)
+        if cache is None:
+            cache = self.enc[key] = [None] * len(self.records[report])
+        part = cache[start:stop]
+        if None in part:
+            recs = self.records[report]
+            for i in range(start, stop):
+                if cache[i] is None:
+                    rec = recs[i]
+                    cache[i] = dumps({n: rec[n] for n in names})
+            part = cache[start:stop]
+        return part  # type: ignore[return-value]  # no None left
+
     def encoded(self, report: str, names: tuple[str, ...], index: int) -> bytes:
         key = (report, names)
         cache = self.enc.get(key)

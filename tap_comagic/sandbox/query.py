@@ -471,8 +471,7 @@ def _fast(q: Query, world: World) -> tuple[int, list[bytes]]:
         start = i0 + skip
         skip = 0
         stop = min(i1, start + want - len(out))
-        enc = b.encoded
-        out.extend(enc(report, q.names, i) for i in range(start, stop))
+        out.extend(b.encoded_range(report, q.names, start, stop))
         if len(out) >= want:
             break
     return total, out

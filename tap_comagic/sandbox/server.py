@@ -11,7 +11,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -76,7 +76,7 @@ class _Window:
 @dataclass
 class _Answer:
     status: int = 200
-    body: bytes = b""
+    body: list[bytes] = field(default_factory=list)
     content_type: str = "application/json; charset=UTF-8"
     fault: str | None = None
     outcome: str = "ok"
@@ -301,7 +301,7 @@ class Sandbox:
             status = (500, 502, 503)[int(v * 3)]
             self._count("http_error")
             self._log(None, {}, f"http_{status}", "http_error", None)
-            return _Answer(status=status, body=f"{status} server error\n".encode(),
+            return _Answer(status=status, body=[f"{status} server error\n".encode()],
                            content_type="text/plain; charset=UTF-8", fault="http_error",
                            outcome=f"http_{status}")
         if fault == "slow":
@@ -344,14 +344,14 @@ class Sandbox:
                 self._count("internal_error")
                 raise ApiError("internal_error")
             result = self._dispatch(method, params, fault)
-            body_out = b'{"jsonrpc":"2.0","id":' + dumps(req_id) + b',"result":' + result + b"}"
+            body_out = [b'{"jsonrpc":"2.0","id":' + dumps(req_id) + b',"result":', *result, b"}"]
             outcome = "ok"
         except ApiError as e:
-            body_out = dumps({"jsonrpc": "2.0", "id": req_id, "error": e.to_json()})
+            body_out = [dumps({"jsonrpc": "2.0", "id": req_id, "error": e.to_json()})]
             outcome = e.mnemonic
         except Exception as e:
             err = ApiError("internal_error", message=f"simulator bug: {type(e).__name__}: {e}")
-            body_out = dumps({"jsonrpc": "2.0", "id": req_id, "error": err.to_json()})
+            body_out = [dumps({"jsonrpc": "2.0", "id": req_id, "error": err.to_json()})]
             outcome = "internal_error"
         ans = _Answer(body=body_out, outcome=outcome)
         if fault in ("drop", "truncated"):
@@ -375,9 +375,9 @@ class Sandbox:
             self.log.append(LoggedRequest(method=method, params=shown, outcome=outcome, fault=fault,
                                           at=self.clock.now(), request_id=req_id))
 
-    def _dispatch(self, method: str, params: dict[str, Any], fault: str | None) -> bytes:
+    def _dispatch(self, method: str, params: dict[str, Any], fault: str | None) -> list[bytes]:
         if method == "login.user":
-            return self._login(params)
+            return [self._login(params)]
         token = self._authenticate(params, fault)
         if method == "logout.user":
             for k in params:
@@ -385,7 +385,7 @@ class Sandbox:
                     raise ApiError("unexpected_parameters", field=k, value=params[k])
             with self._lock:
                 self._sessions.pop(token, None)
-            return dumps({"data": {"success": True}})
+            return [dumps({"data": {"success": True}})]
         if method in self.config.disabled_methods or method in self.faults.disabled_methods:
             if method in self.faults.disabled_methods:
                 self._count("method_component_disabled")
@@ -403,14 +403,14 @@ class Sandbox:
             data = self._set_visitor(rest)
             with self._lock:
                 limits = self._charge()
-            return dumps({"data": data, "metadata": {"limits": limits}})
+            return [dumps({"data": data, "metadata": {"limits": limits}})]
         with self.world.lock:
             total, rows = run(q, self.world)
         with self._lock:
             limits = self._charge()
         meta_key = b"meta_data" if method == "get.sales_report" else b"metadata"
         meta = dumps({"total_items": total, "limits": limits})
-        return b'{"data":[' + b",".join(rows) + b'],"' + meta_key + b'":' + meta + b"}"
+        return [b'{"data":[', b",".join(rows), b'],"' + meta_key + b'":' + meta + b"}"]
 
     # ---- auth -----------------------------------------------------------------------------------------
     def _login(self, params: dict[str, Any]) -> bytes:
@@ -554,27 +554,29 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def _send(self, status: int, body: bytes, content_type: str, cut: int | None = None) -> None:
+    def _send(self, status: int, chunks: list[bytes], content_type: str, cut: int | None = None) -> None:
+        length = sum(len(c) for c in chunks)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
         if cut is None:
-            self.wfile.write(body)
+            for c in chunks:
+                self.wfile.write(c)
         else:
-            self.wfile.write(body[:cut])
+            self.wfile.write(b"".join(chunks)[:cut])
             self.wfile.flush()
             self.close_connection = True
 
     def _not_found(self) -> None:
         body = self.path.encode() + b" not found\n"
-        self._send(404, body, "text/plain; charset=UTF-8")
+        self._send(404, [body], "text/plain; charset=UTF-8")
 
     def do_GET(self) -> None:
         if self.path != PATH:
             self._not_found()
             return
-        self._send(405, b"use POST\n", "text/plain; charset=UTF-8")
+        self._send(405, [b"use POST\n"], "text/plain; charset=UTF-8")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -584,11 +586,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         ans = self.server.sandbox.handle(body)
         try:
+            size = sum(len(c) for c in ans.body)
             if ans.fault == "drop":
-                self._send(ans.status, ans.body, ans.content_type, cut=max(1, len(ans.body) // 2))
+                self._send(ans.status, ans.body, ans.content_type, cut=max(1, size // 2))
             elif ans.fault == "truncated":
-                cut = ans.body[: max(1, len(ans.body) // 2)]
-                self._send(ans.status, cut, ans.content_type)
+                self._send(ans.status, [b"".join(ans.body)[: max(1, size // 2)]], ans.content_type)
             else:
                 self._send(ans.status, ans.body, ans.content_type)
         except (BrokenPipeError, ConnectionResetError):
