@@ -1,0 +1,50 @@
+"""Shared fixtures: a started CoMagic sandbox and a JSON-RPC caller bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tap_comagic.sandbox import Sandbox, SandboxConfig
+
+
+def small_config(**overrides: Any) -> SandboxConfig:
+    base: dict[str, Any] = {"days": 10, "calls_per_day": 20, "chats_per_day": 6, "goals_per_day": 8,
+                            "offline_messages_per_day": 4, "visitor_sessions_per_day": 30,
+                            "api_requests_per_day": 5}
+    base.update(overrides)
+    return SandboxConfig(**base)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(small_config()) as sb:
+        yield sb
+
+
+RPC = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def rpc(sandbox: Sandbox) -> Iterator[RPC]:
+    """``rpc(method, **params)``: POST one JSON-RPC call with the sandbox's API key; the decoded answer.
+    ``token=None`` sends no access_token, ``token="x"`` another one; ``sb=`` another sandbox."""
+    session = requests.Session()
+
+    def call(method: str, *, token: Any = ..., sb: Sandbox | None = None, **params: Any) -> dict[str, Any]:
+        target = sb or sandbox
+        if token is ...:
+            token = target.api_key
+        if token is not None:
+            params = {"access_token": token, **params}
+        body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
+        with session.post(target.url, json=body, timeout=30) as r:
+            assert r.status_code == 200, r.text
+            doc: dict[str, Any] = r.json()
+        return doc
+
+    yield call
+    session.close()
