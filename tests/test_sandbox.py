@@ -377,7 +377,8 @@ def test_filters_match_the_truth(sandbox, rpc, flt, pred):
 
 
 def test_filter_rules(rpc):
-    doc = rpc("get.calls_report", **RANGE, filter={"field": "start_time", "operator": ">", "value": "2026-01-02 00:00:00"})
+    late = {"field": "start_time", "operator": ">", "value": "2026-01-02 00:00:00"}
+    doc = rpc("get.calls_report", **RANGE, filter=late)
     assert mnemonic(doc) == "filter_prohibited"
     assert doc["error"]["data"]["field"] == "start_time"
     assert mnemonic(rpc("get.calls_report", **RANGE, filter={"field": "talk_duration", "operator": "=",
@@ -446,10 +447,10 @@ def test_set_visitor_communication(sandbox, rpc):
     doc = rpc("set.visitor_communication", communication_id=goal["communication_id"],
               cummunication_type="goal", visitor_id=123_456_789_012)
     assert mnemonic(doc) is None
-    after = [g for g in sandbox.truth("get.goals_report") if g["id"] == goal["id"]][0]
+    after = next(g for g in sandbox.truth("get.goals_report") if g["id"] == goal["id"])
     assert after["visitor_id"] == 123_456_789_012
-    comm = [c for c in sandbox.truth("get.communications_report")
-            if (c["id"], c["communication_type"]) == (goal["communication_id"], "goal")][0]
+    comm = next(c for c in sandbox.truth("get.communications_report")
+            if (c["id"], c["communication_type"]) == (goal["communication_id"], "goal"))
     assert comm["visitor_id"] == 123_456_789_012
     assert mnemonic(rpc("set.visitor_communication", communication_id=1, cummunication_type="goal",
                         visitor_id=1)) == "invalid_parameter_value"
@@ -468,7 +469,8 @@ def test_auth(sandbox, rpc):
     sandbox.clock.advance(3601)
     assert mnemonic(rpc("get.goals_report", token=tok, **RANGE)) == "access_token_expired"
     assert mnemonic(rpc("get.goals_report", **RANGE)) is None  # API keys do not expire
-    tok2 = rpc("login.user", token=None, login=DEFAULT_LOGIN, password=DEFAULT_PASSWORD)["result"]["data"]["access_token"]
+    again = rpc("login.user", token=None, login=DEFAULT_LOGIN, password=DEFAULT_PASSWORD)
+    tok2 = again["result"]["data"]["access_token"]
     assert mnemonic(rpc("logout.user", token=tok2)) is None
     assert mnemonic(rpc("get.goals_report", token=tok2, **RANGE)) == "access_token_invalid"
     assert all("access_token" not in e.params and "password" not in e.params for e in sandbox.log)

@@ -223,6 +223,7 @@ class Sandbox:
         self._mutation_counter += 1
         rng = random.Random(f"{self.config.seed}:change:{seed if seed is not None else self._mutation_counter}")
         out: list[dict[str, Any]] = []
+        seen: set[int] = set()
         attempts = 0
         while len(out) < n and attempts < n * 50:
             attempts += 1
@@ -232,6 +233,9 @@ class Sandbox:
             if not recs:
                 continue
             rec = recs[rng.randrange(len(recs))]
+            if rec["id"] in seen:
+                continue
+            seen.add(rec["id"])
             date_field = "start_time" if src == "calls" else "date_time"
             t = w.abs_of(rec[date_field])
             if not lo <= t <= hi:
