@@ -508,3 +508,15 @@ def test_minute_and_day_limits(rpc):
         assert mnemonic(rpc("get.goals_report", sb=sb, **RANGE)) == "limit_exceeded"  # the day is spent
         sb.clock.advance(86_401)
         assert mnemonic(rpc("get.goals_report", sb=sb, **RANGE)) is None
+
+
+def test_no_local_time_in_a_dst_gap():
+    cfg = small_config(timezone="Europe/Berlin", start="2026-03-28", days=3, calls_per_day=400, chats_per_day=100)
+    with Sandbox(cfg) as sb:
+        day = "2026-03-29"
+        seen = []
+        for method, fld in (("get.calls_report", "start_time"), ("get.call_legs_report", "start_time"),
+                            ("get.chat_messages_report", "date_time"), ("get.communications_report", "date_time")):
+            seen += [r[fld] for r in sb.truth(method, f"{day} 00:00:00", f"{day} 23:59:59")]
+    assert len(seen) > 1000
+    assert not [t for t in seen if t[11:13] == "02"]  # 02:00-03:00 does not exist in Berlin that night

@@ -20,8 +20,9 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import vocab as V
 from .catalog import CATALOG
@@ -136,6 +137,8 @@ class World:
             "offline_messages": config.offline_messages_per_day,
             "visitor_sessions": config.visitor_sessions_per_day, "api_requests": config.api_requests_per_day,
         }
+        self.tz = ZoneInfo(config.timezone)
+        self._gaps: dict[int, tuple[int, int] | None] = {}
         self.visitor_pool = max(20, config.visitor_sessions_per_day * config.days // 3)
         self.late: dict[tuple[str, int], list[int]] = {}
         self.patches: dict[tuple[str, int], Record] = {}
@@ -170,6 +173,32 @@ class World:
     def end_abs(self) -> int:
         return self.config.days * DAY
 
+    def gap(self, day: int) -> tuple[int, int] | None:
+        """The local seconds [start, end) that do not exist on this day (a DST spring-forward), if any."""
+        if day in self._gaps:
+            return self._gaps[day]
+        d = date.fromordinal(self.start_ord + day)
+        midnight = datetime(d.year, d.month, d.day)
+        a = midnight.replace(tzinfo=self.tz).utcoffset()
+        b = (midnight + timedelta(seconds=DAY - 1)).replace(tzinfo=self.tz).utcoffset()
+        found: tuple[int, int] | None = None
+        if a is not None and b is not None and b > a:
+            for q in range(DAY // 900):
+                naive = midnight + timedelta(seconds=q * 900)
+                back = naive.replace(tzinfo=self.tz).astimezone(timezone.utc).astimezone(self.tz)
+                if back.replace(tzinfo=None) != naive:
+                    found = (q * 900, q * 900 + int((b - a).total_seconds()))
+                    break
+        self._gaps[day] = found
+        return found
+
+    def fix(self, day: int, sec: int) -> int:
+        """Move a local time that falls in a DST gap to just after it (the real API never shows one)."""
+        g = self.gap(day)
+        if g is not None and g[0] <= sec < g[1]:
+            return min(DAY - 1, sec + (g[1] - g[0]))
+        return sec
+
     # ---- draws ----------------------------------------------------------------------------------------
     def draw(self, day: int) -> Draw:
         seed = self.config.seed
@@ -187,6 +216,8 @@ class World:
                 secs[-1] = DAY - 1
             if n >= 8:
                 secs[2] = secs[3] = secs[1]  # three records sharing one second
+            if self.gap(day) is not None:
+                secs = [self.fix(day, x) for x in secs]
             lst = list(zip(secs, range(n), strict=False))
             late = self.late.get((src, day), [])
             lst.extend((s, LATE0 + j) for j, s in enumerate(late))
@@ -204,6 +235,9 @@ class World:
                     msgs[i] = self._msg_secs(x, secs[i])
                 for j, s in enumerate(late):
                     msgs[LATE0 + j] = self._msg_secs(random.Random(f"{seed}:chats:{day}:msgs:{j}"), s)
+        if self.gap(day) is not None:
+            legs = {k: [self.fix(day, x) for x in v] for k, v in legs.items()}
+            msgs = {k: sorted(self.fix(day, x) for x in v) for k, v in msgs.items()}
         return Draw(items=items, legs=legs, msgs=msgs, base_count=dict(self.per_day))
 
     @staticmethod
@@ -332,7 +366,7 @@ class World:
     def add_late(self, src: str, day: int, sec: int) -> int:
         with self.lock:
             lst = self.late.setdefault((src, day), [])
-            lst.append(sec)
+            lst.append(self.fix(day, sec))
             ident = BASE[src] + day * STRIDE + LATE0 + len(lst) - 1
             self.invalidate(range(day, min(day + SALE_LOOKBACK_DAYS + 1, self.config.days)))
             return ident
