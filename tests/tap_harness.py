@@ -1,0 +1,129 @@
+"""Run tap-comagic as a user would (a subprocess) and compare it with the simulator's truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+# stream -> (API method, primary key, replication key); written from the issue, not from the tap
+REPORTS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "communications": ("get.communications_report", ("id", "communication_type"), "date_time"),
+    "calls": ("get.calls_report", ("id",), "start_time"),
+    "call_legs": ("get.call_legs_report", ("id",), "start_time"),
+    "goals": ("get.goals_report", ("id",), "date_time"),
+    "chats": ("get.chats_report", ("id",), "date_time"),
+    "offline_messages": ("get.offline_messages_report", ("id",), "date_time"),
+    "visitor_sessions": ("get.visitor_sessions_report", ("id",), "date_time"),
+    "financial_call_legs": ("get.financial_call_legs_report", ("call_session_id", "leg_id"), "start_time"),
+}
+
+
+@dataclass
+class Run:
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    stderr: str = ""
+    stdout: str = ""
+    returncode: int = 0
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.states[-1] if self.states else {}
+
+
+def run_tap(config: dict[str, Any], *, state: dict[str, Any] | None = None,
+            catalog: dict[str, Any] | None = None, args: tuple[str, ...] = (),
+            env: dict[str, str] | None = None, timeout: float = 600) -> Run:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "tap_comagic"]
+        for name, content in (("config", config), ("state", state), ("catalog", catalog)):
+            if content is not None:
+                path = Path(tmp) / f"{name}.json"
+                path.write_text(json.dumps(content))
+                cmd += [f"--{name}", str(path)]
+        proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})}, check=False)
+    run = Run(stderr=proc.stderr, stdout=proc.stdout, returncode=proc.returncode)
+    for line in proc.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        msg = json.loads(line)
+        if msg.get("type") == "RECORD":
+            run.records[msg["stream"]].append(msg["record"])
+        elif msg.get("type") == "SCHEMA":
+            run.schemas[msg["stream"]] = msg["schema"]
+        elif msg.get("type") == "STATE":
+            run.states.append(msg["value"])
+    return run
+
+
+def local_to_rfc3339(value: Any) -> Any:
+    """The simulator's naive Moscow time as the RFC 3339 string the tap promises."""
+    if isinstance(value, str) and len(value) == 19 and value[10] == " ":
+        moment = dt.datetime.fromisoformat(value).replace(tzinfo=MOSCOW)
+        return moment.isoformat()
+    return value
+
+
+def as_emitted(record: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A truth record in the shape the tap should emit: date-time fields (and nested ones) with offsets."""
+    out: dict[str, Any] = {}
+    props = schema["properties"]
+    for key, value in record.items():
+        prop = props.get(key, {})
+        if prop.get("format") == "date-time":
+            out[key] = local_to_rfc3339(value)
+        elif isinstance(value, list) and "properties" in prop.get("items", {}):
+            sub = prop["items"]["properties"]
+            out[key] = [{k: (local_to_rfc3339(v) if sub.get(k, {}).get("format") == "date-time" else v)
+                         for k, v in item.items()} if isinstance(item, dict) else item for item in value]
+        elif isinstance(value, dict) and "properties" in prop:
+            sub = prop["properties"]
+            out[key] = {k: (local_to_rfc3339(v) if sub.get(k, {}).get("format") == "date-time" else v)
+                        for k, v in value.items()}
+        else:
+            out[key] = value
+    return out
+
+
+def by_key(records: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {tuple(r.get(k) for k in key): r for r in records}
+
+
+def keys_of(records: list[dict[str, Any]], key: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    return [tuple(r.get(k) for k in key) for r in records]
+
+
+def discover(config: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "tap_comagic", "--discover", "--config", "/dev/stdin"],
+                          input=json.dumps(config), capture_output=True, text=True, check=True, timeout=120)
+    catalog: dict[str, Any] = json.loads(proc.stdout)
+    return catalog
+
+
+def select(catalog: dict[str, Any], streams: set[str], deselect_fields: dict[str, set[str]] | None = None
+           ) -> dict[str, Any]:
+    """Select exactly these streams (all their fields, less any deselected ones)."""
+    for entry in catalog["streams"]:
+        chosen = entry["tap_stream_id"] in streams
+        dropped = (deselect_fields or {}).get(entry["tap_stream_id"], set())
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = chosen
+            elif md["breadcrumb"][-1] in dropped:
+                md["metadata"]["selected"] = False
+            else:
+                md["metadata"]["selected"] = chosen
+    return catalog
