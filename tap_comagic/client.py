@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel  # type: ignore[attr-defined]
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from tap_comagic.auth import used_token
@@ -159,6 +159,9 @@ class CoMagicStream(RESTStream[int]):
                             f"{self.api_method} failed: {mnemonic}; the API key in `access_token` has expired "
                             "or is invalid: create a new key in the CoMagic UI") from None
                 elif mnemonic == "limit_exceeded":
+                    # Some servers say when the limit resets in the error itself; else the last answer did.
+                    data = error.get("data") or {}
+                    self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
                     exc.wait = self.tap.throttle.on_limit_exceeded()
                 raise
         if response.status_code >= 400:

@@ -1,0 +1,108 @@
+"""The schemas hold every field of the spec's report tables, with the types the spec's README settles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tap_comagic.client import load_schema
+from tests.specdoc import ROOT, SKIP_REASON, SPEC_PATH, load, stream_name
+
+SCHEMAS = ROOT / "tap_comagic" / "schemas"
+needs_spec = pytest.mark.skipif(not SPEC_PATH.exists(), reason=SKIP_REASON)
+
+
+@needs_spec
+def test_every_get_method_of_the_spec_has_a_schema():
+    methods = [m for m in load() if m.startswith("get.")]
+    assert len(methods) == 13
+    assert sorted(stream_name(m) for m in methods) == sorted(p.stem for p in SCHEMAS.glob("*.json"))
+
+
+@needs_spec
+@pytest.mark.parametrize("method", [
+    "get.communications_report", "get.calls_report", "get.call_legs_report", "get.goals_report",
+    "get.chats_report", "get.chat_messages_report", "get.offline_messages_report",
+    "get.visitor_sessions_report", "get.visitors_report", "get.sales_report", "get.financial_summary_report",
+    "get.financial_call_legs_report", "get.api_requests_report"])
+def test_schema_has_every_field_and_sub_field_of_the_table(method):
+    report = load()[method]
+    schema, flags = load_schema(stream_name(method))
+    props = schema["properties"]
+    for field in report.fields:
+        assert field.name in props, f"{method}: schema lacks {field.name}"
+        sub = props[field.name].get("items", props[field.name]).get("properties", {})
+        for child in field.children:
+            assert child.name in sub, f"{method}: {field.name} lacks {child.name}"
+    assert sorted(flags["filterable"]) == sorted(f.name for f in report.fields if f.filterable)
+
+
+def test_derived_files_are_current():
+    """The committed schemas are what tests/specdoc.py derives from the spec today."""
+    if not SPEC_PATH.exists():
+        pytest.skip(SKIP_REASON)
+    from tests.specdoc import schema_for
+
+    for method, report in load().items():
+        if method.startswith("get."):
+            on_disk = json.loads((SCHEMAS / f"{stream_name(method)}.json").read_text("utf-8"))
+            assert on_disk == schema_for(report), f"regenerate with python -m tests.specdoc ({method})"
+
+
+def _type(schema: dict, *path: str) -> list[str]:
+    node = schema["properties"]
+    for step in path[:-1]:
+        node = node[step].get("items", node[step])["properties"]
+    return node[path[-1]]["type"]
+
+
+@pytest.mark.parametrize(("stream", "path", "json_type"), [
+    ("calls", ("id",), "integer"),
+    ("calls", ("virtual_phone_number",), "string"),  # declared number: digit strings on the live API
+    ("calls", ("contact_phone_number",), "string"),
+    ("offline_messages", ("visitor_phone_number",), "string"),
+    ("calls", ("sale_cost",), "number"),
+    ("calls", ("tags", "tag_id"), "integer"),
+    ("chats", ("duration",), "integer"),  # declared string, holds seconds
+    ("financial_call_legs", ("call_session_id",), "integer"),
+    ("financial_call_legs", ("cost_per_minute",), "number"),
+    ("financial_call_legs", ("chargeable_duration",), "integer"),
+    ("call_legs", ("call_records",), "array"),
+    ("communications", ("tags", "tag_employee_full_name"), "string"),  # the table's spelling
+    ("calls", ("scenario_id",), "integer"),
+])
+def test_types_follow_the_spec_readme(stream, path, json_type):
+    schema, _ = load_schema(stream)
+    assert _type(schema, *path) == [json_type, "null"]
+
+
+@pytest.mark.parametrize("stream", [p.stem for p in sorted(SCHEMAS.glob("*.json"))])
+def test_everything_is_nullable(stream):
+    schema, _ = load_schema(stream)
+
+    def walk(props: dict) -> None:
+        for name, prop in props.items():
+            assert "null" in prop["type"], f"{stream}.{name} is not nullable"
+            inner = prop.get("items", prop).get("properties")
+            if inner:
+                walk(inner)
+
+    walk(schema["properties"])
+
+
+@needs_spec
+def test_spec_date_times_are_date_time_strings():
+    """Every field the spec declares iso8601 with a time is a formatted date-time; a bare date a date."""
+    for method, report in load().items():
+        if not method.startswith("get."):
+            continue
+        schema, _ = load_schema(stream_name(method))
+        for field in report.fields:
+            for f, prop in [(field, schema["properties"][field.name])] + [
+                    (c, schema["properties"][field.name].get("items", schema["properties"][field.name])
+                     ["properties"][c.name]) for c in field.children]:
+                if f.declared == "iso8601":
+                    assert prop.get("format") in ("date-time", "date"), f"{method}.{f.name}"
+                    assert prop["type"] == ["string", "null"]
