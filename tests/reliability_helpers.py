@@ -1,0 +1,268 @@
+"""Shared by the reliability, resume, bad-input and secrets tests: small worlds, runs, truth checks."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tests.tap_harness import REPORTS, Run, as_emitted, discover, select
+
+START = "2026-01-01"
+DAYS = 4
+END = "2026-01-04 23:59:59"  # the last second of data in small_world()
+
+# Streams whose truth a test can ask the simulator for directly (date-windowed) or through their parent.
+WINDOWED = ("calls", "call_legs", "communications", "goals", "chats", "offline_messages", "visitor_sessions",
+            "financial_call_legs")
+CHAT_MESSAGES_KEY = ("chat_id", "date_time", "source", "text")
+KEYS: dict[str, tuple[str, ...]] = {**{s: REPORTS[s][1] for s in WINDOWED}, "chat_messages": CHAT_MESSAGES_KEY}
+RK: dict[str, str] = {**{s: REPORTS[s][2] for s in WINDOWED}, "chat_messages": "date_time"}
+DEFAULT_STREAMS = frozenset({"calls", "call_legs", "chats", "chat_messages", "goals"})
+RETRY_LINE = re.compile(r"\| WARNING .*: retry \d+ in ")
+
+
+def small_world(**overrides: Any) -> SandboxConfig:
+    """A few days of a small account: runs take a second or two, yet span many windows and pages."""
+    base: dict[str, Any] = {"seed": 11, "start": START, "days": DAYS, "calls_per_day": 12, "chats_per_day": 4,
+                            "goals_per_day": 5, "offline_messages_per_day": 2, "visitor_sessions_per_day": 6,
+                            "api_requests_per_day": 2}
+    base.update(overrides)
+    return SandboxConfig(**base)
+
+
+def tap_config(sim: Sandbox, **extra: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"api_url": sim.url, "access_token": sim.api_key, "start_date": START, "end_date": END,
+                           "window_days": 1, "page_size": 10, "lookback_days": 1, "retry_backoff_seconds": 0.01,
+                           "max_parallel_requests": 2}
+    cfg.update(extra)
+    return {k: v for k, v in cfg.items() if v is not None}
+
+
+@lru_cache(maxsize=1)
+def _discovered() -> str:
+    cfg = {"api_url": "http://127.0.0.1:9/v2.0", "access_token": "discover-only", "start_date": START}
+    return json.dumps(discover(cfg))
+
+
+def catalog(streams: frozenset[str] | set[str] = DEFAULT_STREAMS) -> dict[str, Any]:
+    """The tap's own catalog (discovered once per session) with exactly ``streams`` selected."""
+    return select(json.loads(_discovered()), set(streams))
+
+
+# ---- ground truth -------------------------------------------------------------------------------------
+
+def _schema(stream: str) -> dict[str, Any]:
+    text = (Path(__file__).parent.parent / "tap_comagic" / "schemas" / f"{stream}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def truth(sim: Sandbox, streams: set[str] | frozenset[str], date_from: str = START + " 00:00:00",
+          date_till: str = END) -> dict[str, list[dict[str, Any]]]:
+    """stream -> the records as the tap must emit them, from ``sim.truth`` alone."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for stream in streams:
+        schema = _schema(stream)
+        if stream == "chat_messages":
+            chats = sim.truth(REPORTS["chats"][0], date_from, date_till)
+            rows = sim.truth("get.chat_messages_report", chat_ids=[c["id"] for c in chats]) if chats else []
+        else:
+            rows = sim.truth(REPORTS[stream][0], date_from, date_till)
+        out[stream] = [as_emitted(r, schema) for r in rows]
+    return out
+
+
+@dataclass
+class Comparison:
+    records: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    wrong: int = 0
+    extra: int = 0
+    detail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.wrong == 0 and self.extra == 0
+
+
+def compare(emitted: dict[str, list[dict[str, Any]]], expected: dict[str, list[dict[str, Any]]]) -> Comparison:
+    """De-duplicated by primary key, does the output equal the truth? Counts what differs.
+
+    A duplicate is a key emitted more often than the truth holds it (chat messages may share a key).
+    """
+    cmp = Comparison()
+    for stream, want_rows in expected.items():
+        key = KEYS[stream]
+        rows = emitted.get(stream, [])
+        counts = Counter(tuple(r.get(k) for k in key) for r in rows)
+        want_counts = Counter(tuple(r.get(k) for k in key) for r in want_rows)
+        got = {tuple(r.get(k) for k in key): r for r in rows}
+        want = {tuple(r.get(k) for k in key): r for r in want_rows}
+        cmp.records += len(rows)
+        cmp.duplicates += sum(max(0, n - want_counts[k]) for k, n in counts.items())
+        lost = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        wrong = [k for k in want if k in got and got[k] != want[k]]
+        cmp.lost += len(lost)
+        cmp.extra += len(extra)
+        cmp.wrong += len(wrong)
+        if lost or extra or wrong:
+            cmp.detail.append(f"{stream}: lost {lost[:3]}, extra {extra[:3]}, wrong {wrong[:3]}")
+    return cmp
+
+
+# ---- stderr -------------------------------------------------------------------------------------------
+
+def log_lines(stderr: str, level: str) -> list[str]:
+    return [line for line in stderr.splitlines() if f"| {level} " in line]
+
+
+def retry_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if RETRY_LINE.search(line)]
+
+
+def error_lines(stderr: str) -> list[str]:
+    """ERROR/CRITICAL lines, less the SDK's generic "Config validation failed" that follows ours."""
+    lines = log_lines(stderr, "ERROR") + log_lines(stderr, "CRITICAL")
+    return [line for line in lines if not line.endswith("Config validation failed")]
+
+
+# ---- a run that can be killed -------------------------------------------------------------------------
+
+@dataclass
+class Killed:
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    last_state: dict[str, Any] | None = None
+    lines_read: int = 0
+    finished: bool = False
+
+
+def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] | None = None,
+              catalog: dict[str, Any] | None = None, on_line: Callable[[int], None] | None = None,
+              timeout: float = 120) -> Killed:
+    """Run the tap and read its RECORD/STATE lines; after ``kill_after`` of them, SIGKILL it.
+
+    Only what was read before the kill counts, as for a target that stops reading then.
+    ``on_line(n)`` is called after each RECORD/STATE line (e.g. to expire sessions mid-run).
+    """
+    out = Killed()
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "tap_comagic"]
+        for name, content in (("config", config), ("state", state), ("catalog", catalog)):
+            if content is not None:
+                path = Path(tmp) / f"{name}.json"
+                path.write_text(json.dumps(content))
+                cmd += [f"--{name}", str(path)]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+            assert proc.stdout is not None
+            deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
+            for line in proc.stdout:
+                if dt.datetime.now() > deadline:
+                    proc.kill()
+                    raise TimeoutError("the tap ran past its time")
+                msg = json.loads(line)
+                if msg.get("type") not in ("RECORD", "STATE"):
+                    continue
+                if msg["type"] == "RECORD":
+                    out.records[msg["stream"]].append(msg["record"])
+                else:
+                    out.last_state = msg["value"]
+                out.lines_read += 1
+                if on_line is not None:
+                    on_line(out.lines_read)
+                if out.lines_read >= kill_after:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+            else:
+                out.finished = True
+            proc.wait(timeout=30)
+    return out
+
+
+# ---- the tap in this process, on the simulator's clock -------------------------------------------------
+
+@dataclass
+class InProcessRun:
+    records: dict[str, list[dict[str, Any]]]
+    states: list[dict[str, Any]]
+    exit_code: int
+    slept: float  # seconds the throttle waited, on the simulator's clock
+
+
+@contextmanager
+def _stdout_to(buffer: io.BytesIO) -> Iterator[None]:
+    saved = sys.stdout
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+    sys.stdout = wrapper
+    try:
+        yield
+    finally:
+        wrapper.flush()
+        wrapper.detach()  # leaves the buffer open for the caller
+        sys.stdout = saved
+
+
+def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, Any] | None = None,
+                   state: dict[str, Any] | None = None) -> InProcessRun:
+    """Run the tap here with its throttle on ``sim.clock``: waiting for a limit moves the clock, not time.
+
+    For limits measured in minutes and days, which a subprocess would have to sit out.
+    """
+    from tap_comagic.limits import Throttle
+    from tap_comagic.tap import TapCoMagic
+
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        sim.clock.advance(seconds)
+
+    buffer = io.BytesIO()
+    code = 0
+    tap = TapCoMagic(config=copy.deepcopy(config), catalog=copy.deepcopy(catalog) if catalog else None,
+                     state=copy.deepcopy(state) if state else None, validate_config=True)
+    tap.throttle = Throttle(sleep=sleep, clock=sim.clock.now)
+    with _stdout_to(buffer):
+        try:
+            tap.sync_all()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            tap.close()
+    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    states: list[dict[str, Any]] = []
+    for line in buffer.getvalue().decode().splitlines():
+        msg = json.loads(line)
+        if msg["type"] == "RECORD":
+            records[msg["stream"]].append(msg["record"])
+        elif msg["type"] == "STATE":
+            states.append(msg["value"])
+    logging.getLogger("tap-comagic").debug("in-process run done")
+    return InProcessRun(records=records, states=states, exit_code=code, slept=sum(slept))
+
+
+def non_ok(sim: Sandbox, method_prefix: str = "get.") -> Counter[str]:
+    return Counter(e.outcome for e in sim.log if e.outcome != "ok" and (e.method or "get.").startswith(method_prefix))
+
+
+__all__ = ["DAYS", "END", "KEYS", "RK", "START", "Comparison", "InProcessRun", "Killed", "Run", "catalog",
+           "compare", "error_lines", "log_lines", "non_ok", "retry_lines", "run_in_process", "run_until",
+           "small_world", "tap_config", "truth"]

@@ -1,0 +1,93 @@
+"""Rate limits: throttle ahead of the minute limit, wait out limit bursts, stop cleanly on a spent day."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tap_comagic.sandbox import Faults, Sandbox
+from tests.reliability_helpers import (
+    DEFAULT_STREAMS,
+    catalog,
+    compare,
+    log_lines,
+    retry_lines,
+    run_in_process,
+    small_world,
+    tap_config,
+    truth,
+)
+from tests.tap_harness import Run, run_tap
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def test_minute_limit_is_throttled_ahead_and_everything_arrives() -> None:
+    minute_limit = 8
+    with Sandbox(small_world(minute_limit=minute_limit)) as sim:
+        run = run_in_process(sim, tap_config(sim, max_parallel_requests=4), catalog=catalog())
+        report_calls = [e for e in sim.log if (e.method or "").startswith("get.")]
+        exceeded = [e for e in report_calls if e.outcome == "limit_exceeded"]
+        cmp = compare(run.records, truth(sim, DEFAULT_STREAMS))
+    assert run.exit_code == 0
+    assert cmp.ok, cmp.detail
+    assert len(report_calls) > 3 * minute_limit  # several minutes' worth: the limit was really in play
+    assert exceeded == [], f"{len(exceeded)} limit_exceeded: the throttle did not wait ahead of the limit"
+    # it waited for the minute to reset (on the simulator's clock), about once per minute's budget
+    assert run.slept >= 60 * (len(report_calls) // minute_limit - 1)
+
+
+def test_limit_bursts_are_waited_out_and_retried() -> None:
+    faults = Faults(seed=5, limit_burst=0.03, limit_reset_seconds=0.3)
+    with Sandbox(small_world(), faults=faults) as sim:
+        run = run_tap(tap_config(sim), catalog=catalog(), timeout=120)
+        cmp = compare(run.records, truth(sim, DEFAULT_STREAMS))
+        bursts = sim.injected["limit_burst"]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert bursts >= 2
+    assert cmp.ok, cmp.detail
+    assert len(retry_lines(run.stderr)) >= 2
+    assert all("limit_exceeded" in line for line in retry_lines(run.stderr))
+
+
+@pytest.fixture(scope="module")
+def day_spent() -> Iterator[tuple[Sandbox, Run]]:
+    with Sandbox(small_world(day_limit=25)) as sim:
+        first = run_tap(tap_config(sim), catalog=catalog(), timeout=120)
+        yield sim, first
+
+
+def test_spent_day_ends_the_run_cleanly_with_a_resume_time(day_spent: tuple[Sandbox, Run]) -> None:
+    sim, first = day_spent
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Traceback" not in first.stderr
+    warnings = [line for line in log_lines(first.stderr, "WARNING") if "daily" in line.lower()]
+    assert warnings, first.stderr[-2000:]
+    assert re.search(r"run again after \d{4}-\d\d-\d\d \d\d:\d\d UTC", warnings[0]), warnings[0]
+    assert first.states, "no STATE: nothing to resume from"
+    assert sum(1 for e in sim.log if e.outcome == "ok" and (e.method or "").startswith("get.")) <= 25
+
+
+@pytest.mark.xfail(reason="tap bug: the daily-limit warning is logged once per stream still running "
+                          "(child, then parent)", strict=True)
+def test_spent_day_warns_once(day_spent: tuple[Sandbox, Run]) -> None:
+    _, first = day_spent
+    warnings = [line for line in log_lines(first.stderr, "WARNING") if "daily" in line.lower()]
+    assert len(warnings) == 1, warnings
+
+
+def test_a_run_after_the_day_reset_resumes_with_nothing_lost(day_spent: tuple[Sandbox, Run]) -> None:
+    sim, first = day_spent
+    expected = truth(sim, DEFAULT_STREAMS)
+    assert not compare(first.records, expected).ok, "the day limit should have cut the first run short"
+    sim.clock.advance(24 * 3600 + 1)
+    second = run_tap(tap_config(sim), catalog=catalog(), state=first.state, timeout=120)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert not [line for line in log_lines(second.stderr, "WARNING") if "daily" in line.lower()]
+    both = {s: first.records.get(s, []) + second.records.get(s, []) for s in DEFAULT_STREAMS}
+    cmp = compare(both, expected)
+    assert cmp.ok, cmp.detail
+    # the second run resumed rather than starting over: it re-read at most the look-back and one window
+    assert cmp.duplicates < sum(len(v) for v in expected.values()) / 2
