@@ -58,3 +58,11 @@ def test_environments(project):
     text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
     for secret in ("access_token:", "password:", "sqlalchemy_url:"):
         assert secret not in text.replace(f"name: {secret[:-1]}", ""), f"no {secret} value in meltano.yml"
+
+
+def test_select_is_the_tap_default_selection(tap):
+    from tap_comagic.streams import STREAMS
+
+    default = {s.name for s in STREAMS if getattr(s, "selected_by_default", True)}
+    assert {rule.split(".")[0] for rule in tap["select"]} == default
+    assert all(rule.endswith(".*") for rule in tap["select"])
