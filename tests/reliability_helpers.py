@@ -140,9 +140,10 @@ def retry_lines(stderr: str) -> list[str]:
 
 
 def error_lines(stderr: str) -> list[str]:
-    """ERROR/CRITICAL lines, less the SDK's generic "Config validation failed" that follows ours."""
+    """ERROR/CRITICAL lines, less the SDK's generic ones that come with ours ("Config validation failed",
+    backoff's "Giving up ... after n tries")."""
     lines = log_lines(stderr, "ERROR") + log_lines(stderr, "CRITICAL")
-    return [line for line in lines if not line.endswith("Config validation failed")]
+    return [line for line in lines if not line.endswith("Config validation failed") and "Giving up " not in line]
 
 
 # ---- a run that can be killed -------------------------------------------------------------------------
