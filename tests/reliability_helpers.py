@@ -154,6 +154,7 @@ class Killed:
     last_state: dict[str, Any] | None = None
     lines_read: int = 0
     finished: bool = False
+    kinds: list[str] = field(default_factory=list)  # per line read: "STATE" or the RECORD's stream
 
 
 def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] | None = None,
@@ -184,8 +185,10 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
                     continue
                 if msg["type"] == "RECORD":
                     out.records[msg["stream"]].append(msg["record"])
+                    out.kinds.append(msg["stream"])
                 else:
                     out.last_state = msg["value"]
+                    out.kinds.append("STATE")
                 out.lines_read += 1
                 if on_line is not None:
                     on_line(out.lines_read)
