@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import REPORTS, Run, as_emitted, discover, select
+from tests.tap_harness import REPORTS, as_emitted, discover, select
 
 START = "2026-01-01"
 DAYS = 4
@@ -267,6 +267,46 @@ def non_ok(sim: Sandbox, method_prefix: str = "get.") -> Counter[str]:
     return Counter(e.outcome for e in sim.log if e.outcome != "ok" and (e.method or "get.").startswith(method_prefix))
 
 
-__all__ = ["DAYS", "END", "KEYS", "RK", "START", "Comparison", "InProcessRun", "Killed", "Run", "catalog",
-           "compare", "error_lines", "log_lines", "non_ok", "retry_lines", "run_in_process", "run_until",
-           "small_world", "tap_config", "truth"]
+# ---- fault profiles: shared by the fault-injection suite and tests/fault_table.py ----------------------
+
+FAULT_KINDS: dict[str, dict[str, Any]] = {
+    "http_error": {"http_error": 0.10},
+    "drop": {"drop": 0.05},
+    "slow": {"slow": 0.03, "slow_seconds": 2.0},
+    "truncated": {"truncated": 0.05},
+    "internal_error": {"internal_error": 0.05},
+    "limit_burst": {"limit_burst": 0.03, "limit_reset_seconds": 0.3},
+    "token_expiry": {"token_expiry": 0.08},
+    "mixed": {"http_error": 0.10, "drop": 0.02, "slow": 0.01, "slow_seconds": 2.0, "truncated": 0.02,
+              "internal_error": 0.02, "limit_burst": 0.01, "limit_reset_seconds": 0.3, "token_expiry": 0.03},
+}
+SESSION_KINDS = frozenset({"token_expiry", "mixed"})  # token expiry needs login.user sessions
+
+
+@dataclass
+class FaultRun:
+    kind: str
+    seed: int
+    returncode: int
+    injected: int
+    retried: int
+    non_ok: int
+    comparison: Comparison
+    stderr: str
+
+
+def fault_run(kind: str, seed: int, streams: frozenset[str] = DEFAULT_STREAMS) -> FaultRun:
+    """One seeded run of the tap against a simulator injecting the ``kind`` profile, checked against truth."""
+    from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Faults
+    from tests.tap_harness import run_tap
+
+    faults = Faults(seed=seed, **FAULT_KINDS[kind])
+    with Sandbox(small_world(seed=seed), faults=faults) as sim:
+        extra: dict[str, Any] = {"request_timeout": 1, "max_retries": 10}
+        if kind in SESSION_KINDS:
+            extra.update(access_token=None, login=DEFAULT_LOGIN, password=DEFAULT_PASSWORD)
+        run = run_tap(tap_config(sim, **extra), catalog=catalog(streams), timeout=300)
+        cmp = compare(run.records, truth(sim, streams))
+        return FaultRun(kind=kind, seed=seed, returncode=run.returncode, injected=sum(sim.injected.values()),
+                        retried=len(retry_lines(run.stderr)),
+                        non_ok=sum(1 for e in sim.log if e.outcome != "ok"), comparison=cmp, stderr=run.stderr)
