@@ -7,6 +7,7 @@ retry after a renewed session carries the new token without rebuilding the page 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -107,10 +108,8 @@ class CoMagicAuth(requests.auth.AuthBase):
         with self._lock:
             token, self._token = self._token, None
         if token is not None:
-            try:
+            with contextlib.suppress(TapError):  # the session ends by itself within the hour
                 self._call("logout.user", {"access_token": token})
-            except TapError:
-                pass  # the session ends by itself within the hour
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if request.body:

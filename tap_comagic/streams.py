@@ -36,6 +36,9 @@ class ReportStream(CoMagicStream):
     is_sorted = True
     sort_field: ClassVar[str | None] = None  # the report sorts on its date field (else: server order)
     int_fields: ClassVar[tuple[str, ...]] = ()  # declared string in the spec, hold integers
+    # (record field, child context key): the ids a window hands its child stream, in batches
+    child_ids: ClassVar[tuple[str, str] | None] = None
+    child_ids_once_per_run: ClassVar[bool] = False
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
@@ -44,6 +47,8 @@ class ReportStream(CoMagicStream):
         self._known = frozenset(self.schema["properties"])
         # Kept across read_range calls: a child reads its parent's windows one context at a time.
         self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
+        self._batch: list[Any] = []
+        self._batched: set[Any] = set()
 
     # ---- what one window asks for --------------------------------------------------
 
@@ -122,6 +127,27 @@ class ReportStream(CoMagicStream):
 
     def window_finished_for_children(self, window: Window) -> None:
         """Parents hand their children a batch (a window, a list of ids) here, once per window."""
+        if self.child_ids is None:
+            return
+        key = self.child_ids[1]
+        ids, self._batch = self._batch, []
+        for i in range(0, len(ids), self.tap.id_batch):
+            self._sync_children({key: ids[i:i + self.tap.id_batch]})
+
+    def read_each(self, param: str, ids: list[Any]) -> Iterator[dict[str, Any]]:
+        """One request (and its pages) per id, for methods that take a single id; a bounded number
+        in flight hides the latency, and the output keeps the order of ``ids``."""
+        def one(value: Any) -> list[dict[str, Any]]:
+            return [row for page in self.pages({param: value}, parallel=False) for row in page.records]
+
+        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
+        if workers <= 1:
+            for value in ids:
+                yield from one(value)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"comagic-{self.name}") as pool:
+            for rows in pool.map(one, ids):
+                yield from rows
 
     def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterator[Context | None]:
         # Never one child sync per parent record (N+1): see window_finished_for_children.
@@ -153,6 +179,12 @@ class ReportStream(CoMagicStream):
     # ---- records ----------------------------------------------------------------------
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        if self.child_ids is not None and self.has_selected_descendents:
+            value = row.get(self.child_ids[0])
+            if value is not None and not (self.child_ids_once_per_run and value in self._batched):
+                self._batch.append(value)
+                if self.child_ids_once_per_run:
+                    self._batched.add(value)
         convert = self.tap.from_api
         for path in self._datetime_paths:
             if len(path) == 1:
@@ -239,24 +271,7 @@ class ChatsStream(ReportStream):
     sort_field = "date_time"
     int_fields = ("duration",)  # declared string, holds seconds
 
-    def __init__(self, tap: TapCoMagic) -> None:
-        super().__init__(tap)
-        self._chat_ids: list[int] = []
-
-    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        if self.child_streams and row.get("id") is not None:
-            self._chat_ids.append(row["id"])
-        return super().post_process(row, context)
-
-    def finish_window(self, window: Window) -> None:
-        super().finish_window(window)
-        self._chat_ids = []
-
-    def window_finished_for_children(self, window: Window) -> None:
-        # chat_messages gets the window's chat ids in batches: requests grow with pages.
-        batch = self.tap.chat_ids_batch
-        for i in range(0, len(self._chat_ids), batch):
-            self._sync_children({"chat_ids": self._chat_ids[i:i + batch]})
+    child_ids = ("id", "chat_ids")  # chat_messages: the window's chat ids, 1000 per request
 
 
 class OfflineMessagesStream(ReportStream):
@@ -272,22 +287,8 @@ class VisitorSessionsStream(ReportStream):
     primary_keys = ("id",)
     replication_key = "date_time"
 
-    def __init__(self, tap: TapCoMagic) -> None:
-        super().__init__(tap)
-        self._visitor_ids: list[int] = []
-        self._visitors_seen: set[int] = set()  # each visitor once per run
-
-    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        visitor = row.get("visitor_id")
-        if self.child_streams and visitor is not None and visitor not in self._visitors_seen:
-            self._visitors_seen.add(visitor)
-            self._visitor_ids.append(visitor)
-        return super().post_process(row, context)
-
-    def window_finished_for_children(self, window: Window) -> None:
-        ids, self._visitor_ids = self._visitor_ids, []
-        if ids:
-            self._sync_children({"visitor_ids": ids})
+    child_ids = ("visitor_id", "visitor_ids")
+    child_ids_once_per_run = True  # each visitor once per run
 
 
 class FinancialCallLegsStream(ReportStream):
@@ -346,7 +347,7 @@ class ChatMessagesStream(ReportStream):
             else:
                 self.commit_bookmark(None)
                 return
-        yield from self._read_each(chat_ids)
+        yield from self.read_each("chat_id", chat_ids)
         self.commit_bookmark(None)
 
     def _read(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -354,24 +355,6 @@ class ChatMessagesStream(ReportStream):
             params["sort"] = [{"field": "date_time", "order": "asc"}]
         for page in self.pages(params):
             yield from page.records
-
-    def _read_each(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
-        # Latency hiding: a bounded number of single-chat requests in flight, output in order.
-        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
-
-        def one(chat_id: int) -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = []
-            for page in self.pages({"chat_id": chat_id}, parallel=False):
-                rows.extend(page.records)
-            return rows
-
-        if workers <= 1:
-            for chat_id in chat_ids:
-                yield from one(chat_id)
-            return
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comagic-chat") as pool:
-            for rows in pool.map(one, chat_ids):
-                yield from rows
 
 
 class VisitorsStream(ReportStream):
@@ -385,18 +368,7 @@ class VisitorsStream(ReportStream):
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
-        ids: list[int] = list(context["visitor_ids"])
-        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
-
-        def one(visitor_id: int) -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = []
-            for page in self.pages({"visitor_id": visitor_id}, parallel=False):
-                rows.extend(page.records)
-            return rows
-
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="comagic-visitor") as pool:
-            for rows in pool.map(one, ids):
-                yield from rows
+        yield from self.read_each("visitor_id", list(context["visitor_ids"]))
         self.commit_bookmark(None)
 
 

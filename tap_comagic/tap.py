@@ -31,7 +31,7 @@ HOSTS = {
     "UIS": "https://dataapi.uiscom.ru/v2.0",
     "CallGear": "https://dataapi.callgear.com/v2.0",
 }
-CHAT_IDS_BATCH = 1000  # chat ids per get.chat_messages_report request
+ID_BATCH = 1000  # parent ids handed to a child stream at once (chat_ids per request)
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
@@ -146,7 +146,7 @@ class TapCoMagic(Tap):
         self.max_parallel_requests = self._bounded("max_parallel_requests", 4, 1, 16)
         self._bounded("max_retries", 8, 0, 100)
         self.customer_id = c.get("customer_id")
-        self.chat_ids_batch = CHAT_IDS_BATCH
+        self.id_batch = ID_BATCH
         filters = c.get("filters") or {}
         names = {str(vars(s)["name"]): s for s in STREAMS}
         for stream_name, spec in filters.items():
