@@ -1,0 +1,418 @@
+"""Benchmark of tap-comagic against the bundled simulator (a script, not a test).
+
+``python -m tests.bench_tap [--quick] [--write]``
+
+Starts the simulator, runs every measurement of GitHub issue 6 and prints one table (figure, floor,
+PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``tests/bench_results.md``.
+
+1. Throughput: ``tap-comagic`` (a subprocess, stdout to /dev/null) syncing ``calls`` (every field,
+   page_size 10000) against ``tests/bench_reference.py`` (plain ``requests`` + ``json``) replaying the very
+   requests the tap sent and writing the same RECORD lines with the same date-time conversion. Both are
+   timed from process start to exit over the same warmed simulator pages.
+2. API economy: requests per stream for a 200-day range against the minimum computed from the
+   simulator's truth; call_legs / chat_messages requests against their parents; an incremental run
+   with nothing new (the first run's final state) against the windows inside the look-back.
+3. Memory: peak RSS (``os.wait4`` of the tap process) syncing 100k and 1M calls.
+4. Latency hiding: ``latency=0.05``, chat_messages with max_parallel_requests 8 vs 1, same output.
+5. Scale: seconds per 100k calls at 10k, 100k and 1M (wall, and tap CPU net of start-up).
+
+The big simulator keeps 10,000 calls and 1,000 chats a day; the economy measurement uses a second,
+small simulator (default counts over 200 days), since 200 days of 10,000 calls would take an hour to
+generate. Latency and the ``chat_ids`` switch are settings the simulator reads per request, so they
+are changed in place on the big one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tests.tap_harness import REPORTS, discover, select
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "bench_results.md"
+TAP = str(Path(sys.executable).parent / "tap-comagic")
+START = "2026-01-01"
+FMT = "%Y-%m-%d %H:%M:%S"
+PER_DAY = 10_000  # calls a day in the big simulator
+CHATS_PER_DAY = 1_000
+PAGE = 10_000
+T0 = time.perf_counter()
+
+
+def say(text: str) -> None:
+    print(f"[{time.perf_counter() - T0:6.0f} s] {text}", file=sys.stderr, flush=True)
+
+
+def day_end(days: int) -> str:
+    """The last second of the first ``days`` days of data."""
+    last = dt.datetime.fromisoformat(START) + dt.timedelta(days=days) - dt.timedelta(seconds=1)
+    return last.strftime(FMT)
+
+
+# ---- running the tap ----------------------------------------------------------------------------------
+
+@dataclass
+class Proc:
+    wall: float
+    cpu: float  # user + system seconds of the process
+    rss_mb: float  # peak resident set size
+    stdout: str = ""  # when captured
+
+    def messages(self) -> Iterable[dict[str, Any]]:
+        for line in self.stdout.splitlines():
+            if line.startswith("{"):
+                yield json.loads(line)
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.messages() if m.get("type") == "RECORD" and m["stream"] == stream]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        states = [m["value"] for m in self.messages() if m.get("type") == "STATE"]
+        return states[-1] if states else {}
+
+
+# The measured process is started by a small launcher (``python -S``): a process forked straight from
+# this one (gigabytes of simulator data) would report this process's size as its peak RSS, since Linux
+# carries the high-water mark of the pre-exec memory over ``exec``.
+LAUNCHER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+wall = time.perf_counter() - started
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"code": code, "wall": wall, "cpu": use.ru_utime + use.ru_stime, "rss_kb": use.ru_maxrss}, fh)
+"""
+
+
+def run(cmd: list[str], capture: bool = False) -> Proc:
+    """Run a process to its end: wall clock from its start to its exit, its CPU time and peak RSS."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix=".json") as report:
+        sink: Any = out if capture else subprocess.DEVNULL
+        subprocess.run([sys.executable, "-S", "-c", LAUNCHER, report.name, *cmd], stdout=sink, stderr=err,
+                       check=False)
+        result = json.loads(Path(report.name).read_text() or "{}")
+        if result.get("code") != 0:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace")[-3000:]
+            raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {result.get('code')}:\n{tail}")
+        text = ""
+        if capture:
+            out.seek(0)
+            text = out.read().decode("utf-8")
+    return Proc(result["wall"], result["cpu"], result["rss_kb"] / 1024, text)
+
+
+class Tap:
+    """tap-comagic bound to one simulator, its catalog discovered once."""
+
+    def __init__(self, sim: Sandbox, tmp: Path) -> None:
+        self.sim = sim
+        self.tmp = tmp
+        self.catalog = discover(self.config(START, day_end(1)))
+        self._n = 0
+
+    def config(self, start: str, end: str, **extra: Any) -> dict[str, Any]:
+        return {"api_url": self.sim.url, "access_token": self.sim.api_key, "start_date": start,
+                "end_date": end, "page_size": PAGE, "window_days": 10, "lookback_days": 3,
+                "retry_backoff_seconds": 0.01, **extra}
+
+    def _file(self, name: str, content: Any) -> str:
+        self._n += 1
+        path = self.tmp / f"{self._n}-{name}.json"
+        path.write_text(json.dumps(content))
+        return str(path)
+
+    def command(self, config: dict[str, Any], streams: set[str], state: dict[str, Any] | None = None) -> list[str]:
+        catalog = select(copy.deepcopy(self.catalog), streams)
+        cmd = [TAP, "--config", self._file("config", config), "--catalog", self._file("catalog", catalog)]
+        if state is not None:
+            cmd += ["--state", self._file("state", state)]
+        return cmd
+
+    def sync(self, config: dict[str, Any], streams: set[str], *, state: dict[str, Any] | None = None,
+             capture: bool = False) -> Proc:
+        return run(self.command(config, streams, state), capture=capture)
+
+
+# ---- the table ------------------------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def add(self, what: str, figure: str, floor: str = "", ok: bool | None = None) -> None:
+        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        self.rows.append((what, figure, floor, verdict))
+
+    def render(self) -> str:
+        lines = ["| Measurement | Figure | Floor | Result |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
+        return "\n".join(lines)
+
+    @property
+    def failed(self) -> list[str]:
+        return [a for a, _, _, d in self.rows if d == "FAIL"]
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f} rec/s"
+
+
+# ---- 1. throughput ------------------------------------------------------------------------------------
+
+def throughput(tap: Tap, table: Table, days: int, repeat: int) -> None:
+    sim = tap.sim
+    n_expected = days * PER_DAY
+    cfg1 = tap.config(START, day_end(days), max_parallel_requests=1)
+    say(f"throughput: warm pass ({n_expected:,} calls; the simulator generates {days} days)")
+    first = len(sim.log)
+    warm = tap.sync(cfg1, {"calls"}, capture=True)
+    n = len(warm.records("calls"))
+    if n != n_expected:
+        raise RuntimeError(f"the tap emitted {n} calls, expected {n_expected}")
+    sent = [{"method": e.method, "params": e.params} for e in sim.log[first:] if e.method == "get.calls_report"]
+    requests_file = tap.tmp / "reference-requests.json"
+    requests_file.write_text(json.dumps(sent))
+    ref_cmd = [sys.executable, "-m", "tests.bench_reference", "--url", sim.url, "--key", sim.api_key,
+               "--requests", str(requests_file), "--stream", "calls"]
+    tap1_cmd = tap.command(cfg1, {"calls"})
+    tapd_cmd = tap.command(tap.config(START, day_end(days)), {"calls"})
+    walls: dict[str, list[float]] = {"tap1": [], "ref": [], "tapd": []}
+    for i in range(repeat):
+        say(f"throughput: timed round {i + 1}/{repeat}")
+        walls["tap1"].append(run(tap1_cmd).wall)
+        walls["ref"].append(run(ref_cmd).wall)
+        walls["tapd"].append(run(tapd_cmd).wall)
+    tap1, ref, tapd = (statistics.median(walls[k]) for k in ("tap1", "ref", "tapd"))
+    how = f"{n:,} calls, all fields, {len(sent)} requests, median of {repeat}"
+    table.add(f"1. Throughput, reference loop (requests + json), {how}", f"{rate(n, ref)} ({ref:.2f} s)")
+    table.add("1. Throughput, tap, max_parallel_requests 1", f"{rate(n, tap1)} ({tap1:.2f} s)")
+    table.add("1. Throughput ratio tap / reference (max_parallel_requests 1)", f"{ref / tap1:.2f}",
+              ">= 1.0", ref / tap1 >= 1.0)
+    table.add("1. Throughput, tap, default max_parallel_requests (4)",
+              f"{rate(n, tapd)} ({tapd:.2f} s), ratio {ref / tapd:.2f}", ">= 1.0", ref / tapd >= 1.0)
+
+
+# ---- 2. API economy -----------------------------------------------------------------------------------
+
+ECON_DAYS, ECON_WINDOW, ECON_PAGE, LOOKBACK = 200, 30, 500, 3
+
+
+def windows(start: dt.datetime, end: dt.datetime, days: int) -> list[tuple[str, str]]:
+    out, cur, step = [], start, dt.timedelta(days=days)
+    while cur < end:
+        nxt = min(cur + step, end)
+        out.append((cur.strftime(FMT), nxt.strftime(FMT)))
+        cur = nxt
+    return out
+
+
+def pages(rows: int) -> int:
+    return max(1, math.ceil(rows / ECON_PAGE))
+
+
+def minimum(sim: Sandbox, stream: str, wins: list[tuple[str, str]]) -> int:
+    """Fewest requests that read ``stream`` over these windows: one per page, at least one per window."""
+    if stream == "chat_messages":
+        total, previous_ids = 0, set()
+        for date_from, date_till in wins:
+            chats = sim.truth("get.chats_report", date_from, date_till)
+            ids = [c["id"] for c in chats if c["id"] not in previous_ids or c["date_time"] != date_from]
+            previous_ids = {c["id"] for c in chats if c["date_time"] == date_till}
+            for i in range(0, len(ids), 1000):  # the tap's chat_ids batch
+                batch = ids[i:i + 1000]
+                total += pages(len(sim.truth("get.chat_messages_report", chat_ids=batch)))
+        return total
+    method = REPORTS[stream][0]
+    return sum(pages(len(sim.truth(method, a, b))) for a, b in wins)
+
+
+def economy(tmp: Path, table: Table) -> None:
+    say(f"economy: a small simulator, {ECON_DAYS} days, window {ECON_WINDOW} days, page {ECON_PAGE}")
+    with Sandbox(SandboxConfig(seed=7, start=START, days=ECON_DAYS)) as sim:
+        tap = Tap(sim, tmp)
+        end = day_end(ECON_DAYS)
+        cfg = {**tap.config(START, end), "window_days": ECON_WINDOW, "page_size": ECON_PAGE,
+               "lookback_days": LOOKBACK}
+        streams = set(REPORTS) | {"chat_messages"}
+        first = tap.sync(cfg, streams, capture=True)
+        log1 = Counter(e.method for e in sim.log if e.outcome == "ok")
+        bad = [e for e in sim.log if e.outcome != "ok"]
+        if bad:
+            raise RuntimeError(f"economy: {len(bad)} failed requests, e.g. {bad[0]}")
+        n1 = len(sim.log)
+        say("economy: incremental run with the first run's state")
+        tap.sync(cfg, streams, state=first.state)
+        log2 = Counter(e.method for e in sim.log[n1:])
+        all_wins = windows(dt.datetime.fromisoformat(START), dt.datetime.fromisoformat(end), ECON_WINDOW)
+        bookmarks = first.state.get("bookmarks", {})
+
+        def lookback_windows(stream: str) -> list[tuple[str, str]]:
+            owner = {"call_legs": "calls", "chat_messages": "chats"}.get(stream, stream)
+            value = bookmarks[owner]["replication_key_value"]
+            resume = dt.datetime.fromisoformat(value).replace(tzinfo=None) - dt.timedelta(days=LOOKBACK)
+            return windows(max(resume, dt.datetime.fromisoformat(START)), dt.datetime.fromisoformat(end),
+                           ECON_WINDOW)
+
+        parents = {"call_legs": ("calls", first.records("calls")), "chat_messages": ("chats", first.records("chats"))}
+        sum1 = sum2 = min1_total = min2_total = 0
+        per_stream: list[str] = []
+        ok1 = ok2 = True
+        for stream in [*sorted(REPORTS), "chat_messages"]:
+            method = "get.chat_messages_report" if stream == "chat_messages" else REPORTS[stream][0]
+            m1 = minimum(sim, stream, all_wins)
+            lb = lookback_windows(stream)
+            m2 = minimum(sim, stream, lb)
+            sum1, sum2 = sum1 + log1[method], sum2 + log2[method]
+            min1_total, min2_total = min1_total + m1, min2_total + m2
+            ok1 &= log1[method] <= m1
+            ok2 &= log2[method] <= m2
+            per_stream.append(f"{stream} {log1[method]}/{m1}")
+            if stream in parents:
+                parent, recs = parents[stream]
+                table.add(f"2. {stream} requests vs parents ({len(recs):,} {parent})",
+                          f"{log1[method]} requests for {len(recs):,} {parent}; minimum {m1}",
+                          "= minimum (pages + windows), not per parent", log1[method] <= m1)
+        table.add(f"2. Requests, {ECON_DAYS}-day range, window {ECON_WINDOW} d, page {ECON_PAGE} "
+                  f"(tap/minimum per stream: {', '.join(per_stream)})", f"{sum1} requests; minimum {min1_total}",
+                  "<= minimum (pages + windows)", ok1)
+        table.add(f"2. Incremental run, nothing new, look-back {LOOKBACK} d "
+                  f"({len(lookback_windows('calls'))} window(s) per stream)",
+                  f"{sum2} requests; minimum {min2_total}", "<= windows (and their pages) in the look-back", ok2)
+
+
+# ---- 3 + 5. memory and scale ---------------------------------------------------------------------------
+
+def memory_and_scale(tap: Tap, table: Table, sizes: list[int]) -> None:
+    say("scale: start-up baseline (a 10-second range)")
+    base_runs = [tap.sync(tap.config(START + " 00:00:00", START + " 00:00:10"), {"calls"}) for _ in range(3)]
+    base_wall = statistics.median(p.wall for p in base_runs)
+    base_cpu = statistics.median(p.cpu for p in base_runs)
+    table.add("5. Tap start-up + one request (baseline subtracted below)",
+              f"{base_wall:.2f} s wall, {base_cpu:.2f} s CPU")
+    rss: dict[int, float] = {}
+    net_cpu: dict[int, float] = {}
+    for size in sizes:
+        days = size // PER_DAY
+        say(f"scale/memory: {size:,} calls ({days} days)" + (" — the simulator generates most of them"
+                                                              if days > 20 else ""))
+        proc = tap.sync(tap.config(START, day_end(days)), {"calls"})
+        rss[size] = proc.rss_mb
+        per = 100_000 / size
+        net_cpu[size] = (proc.cpu - base_cpu) * per
+        note = " (wall includes the simulator generating days 21-100 as it serves them)" if days > 20 else ""
+        table.add(f"5. Scale, {size:,} calls, all fields, default parallelism{note}",
+                  f"{proc.wall:.1f} s wall: {proc.wall * per:.2f} s/100k wall, "
+                  f"{(proc.wall - base_wall) * per:.2f} s/100k net; tap CPU {net_cpu[size]:.2f} s/100k net")
+        if size >= 100_000:
+            table.add(f"3. Peak RSS, {size:,} calls, all fields, page 10,000", f"{proc.rss_mb:.0f} MB",
+                      "< 400 MB", proc.rss_mb < 400)
+    big = [s for s in sizes if s >= 100_000]
+    if len(big) >= 2:
+        small, large = big[0], big[-1]
+        ratio = rss[large] / rss[small]
+        table.add(f"3. Peak RSS {large:,} / {small:,}", f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2)
+    flat = [net_cpu[s] for s in sizes if s >= 100_000] or list(net_cpu.values())
+    spread = max(flat) / min(flat)
+    table.add("5. Scale: spread of tap CPU s/100k (net) over sizes >= 100k", f"{spread:.2f}x",
+              "<= 1.3x (flat)", spread <= 1.3)
+
+
+# ---- 4. latency hiding ---------------------------------------------------------------------------------
+
+def latency(tap: Tap, table: Table, days: int, per_chat_hours: int) -> None:
+    sim = tap.sim
+    sim.config.latency = 0.05
+    try:
+        cfg = tap.config(START, day_end(days))
+        say(f"latency: chat_messages of {days * CHATS_PER_DAY:,} chats (chat_ids batches), parallel 8 vs 1")
+        first = len(sim.log)
+        p8 = tap.sync({**cfg, "max_parallel_requests": 8}, {"chat_messages"}, capture=True)
+        n_req = sum(1 for e in sim.log[first:] if e.method in ("get.chat_messages_report", "get.chats_report"))
+        p1 = tap.sync({**cfg, "max_parallel_requests": 1}, {"chat_messages"}, capture=True)
+        same = sorted_records(p8, "chat_messages") == sorted_records(p1, "chat_messages")
+        n = len(p8.records("chat_messages"))
+        table.add(f"4. Latency 0.05 s, chat_messages of {days * CHATS_PER_DAY:,} chats in chat_ids batches "
+                  f"({n:,} messages, {n_req} requests), parallel 8 vs 1",
+                  f"{p8.wall:.1f} s vs {p1.wall:.1f} s: {p1.wall / p8.wall:.1f}x; output identical: {same}",
+                  ">= 3x, identical", p1.wall / p8.wall >= 3 and same)
+        sim.config.chat_ids_supported = False
+        end = (dt.datetime.fromisoformat(START) + dt.timedelta(hours=per_chat_hours)).strftime(FMT)
+        cfg = tap.config(START, end)
+        chats = len(sim.truth("get.chats_report", START + " 00:00:00", end))
+        say(f"latency: one chat per request ({chats:,} chats), parallel 8 vs 1")
+        p8 = tap.sync({**cfg, "max_parallel_requests": 8}, {"chat_messages"}, capture=True)
+        p1 = tap.sync({**cfg, "max_parallel_requests": 1}, {"chat_messages"}, capture=True)
+        same = sorted_records(p8, "chat_messages") == sorted_records(p1, "chat_messages")
+        table.add(f"4. Latency 0.05 s, chat_messages one chat per request (chat_ids_supported=False), "
+                  f"{chats:,} chats ({per_chat_hours} h; 20,000 would take 17 min at parallel 1), parallel 8 vs 1",
+                  f"{p8.wall:.1f} s vs {p1.wall:.1f} s: {p1.wall / p8.wall:.1f}x; output identical: {same}",
+                  ">= 3x, identical", p1.wall / p8.wall >= 3 and same)
+    finally:
+        sim.config.latency = 0.0
+        sim.config.chat_ids_supported = True
+
+
+def sorted_records(proc: Proc, stream: str) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True) for r in proc.records(stream))
+
+
+# ---- main ------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator (issue 6).")
+    ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~3 min)")
+    ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
+    a = ap.parse_args(argv)
+    table = Table()
+    days = 10 if a.quick else 20  # throughput and latency; the 1M run reads 100
+    cfg = SandboxConfig(seed=1, start=START, days=days if a.quick else 100, calls_per_day=PER_DAY,
+                        chats_per_day=CHATS_PER_DAY)
+    with tempfile.TemporaryDirectory() as tmpdir, Sandbox(cfg) as sim:
+        tmp = Path(tmpdir)
+        # Keep the first 20 days (200k calls, 20k chats and their children, ~1.3M records) cached so that
+        # every timed pass reads warmed pages; the simulator's default keeps about 7 such days.
+        sim.world._bundle_budget = 1_500_000
+        tap = Tap(sim, tmp)
+        throughput(tap, table, days, repeat=1 if a.quick else 3)
+        latency(tap, table, days, per_chat_hours=3 if a.quick else 12)
+        economy(tmp, table)
+        memory_and_scale(tap, table, [10_000, 100_000] if a.quick else [10_000, 100_000, 1_000_000])
+    if a.quick:
+        table.add("3./5. 1,000,000 calls", "skipped (--quick)")
+    command = "python -m tests.bench_tap" + (" --quick" if a.quick else "")
+    machine = (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
+               f"{platform.python_version()}, {platform.system()} {platform.release()}")
+    text = (f"Command: `{command}`  \nMachine: {machine}  \nDate: {dt.date.today().isoformat()}, "
+            f"total {time.perf_counter() - T0:.0f} s\n\n{table.render()}\n")
+    failed = table.failed
+    text += f"\nFloors failed: {', '.join(failed) if failed else 'none'}\n"
+    print(text)
+    if a.write:
+        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `tests/bench_tap.py` (GitHub issue 6).\n\n"
+                           + text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
