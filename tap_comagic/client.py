@@ -267,6 +267,10 @@ class CoMagicStream(RESTStream[int]):
             self.tap.stop_for_daily_limit(self, exc)
         except (TapError, CoMagicError) as exc:
             self.tap.fail(exc)
+        except (RetriableAPIError, requests.RequestException) as exc:
+            retries = int(self.config.get("max_retries", 8))
+            self.tap.fail(TapError(f"{self.api_method}: {exc} (gave up after {retries} retries: raise "
+                                   "`max_retries` or run again later)"))
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         raise NotImplementedError

@@ -36,6 +36,9 @@ class ReportStream(CoMagicStream):
     is_sorted = True
     sort_field: ClassVar[str | None] = None  # the report sorts on its date field (else: server order)
     int_fields: ClassVar[tuple[str, ...]] = ()  # declared string in the spec, hold integers
+    # declared plain strings that hold account-local date-times: given the offset too, but kept
+    # strings, so that a value of another shape still loads
+    local_time_fields: ClassVar[tuple[tuple[str, ...], ...]] = ()
     # (record field, child context key): the ids a window hands its child stream, in batches
     child_ids: ClassVar[tuple[str, str] | None] = None
     child_ids_once_per_run: ClassVar[bool] = False
@@ -43,7 +46,7 @@ class ReportStream(CoMagicStream):
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
         self._bookmark_candidate: str | None = None
-        self._datetime_paths = _datetime_paths(self.schema)
+        self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
         self._known = frozenset(self.schema["properties"])
         # Kept across read_range calls: a child reads its parent's windows one context at a time.
         self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
@@ -118,12 +121,11 @@ class ReportStream(CoMagicStream):
             self.finish_window(window)
 
     def finish_window(self, window: Window) -> None:
-        """All records of the window are written: advance the bookmark, feed children."""
+        """All records of the window are written: feed the children, then advance the bookmark
+        (in that order, so that a run killed while the children read resumes with this window)."""
+        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
+            self.window_finished_for_children(window)
         self.commit_bookmark(None)
-        for child in self.child_streams:
-            if child.selected or child.has_selected_descendents:
-                self.window_finished_for_children(window)
-                break
 
     def window_finished_for_children(self, window: Window) -> None:
         """Parents hand their children a batch (a window, a list of ids) here, once per window."""
@@ -287,6 +289,7 @@ class VisitorSessionsStream(ReportStream):
     primary_keys = ("id",)
     replication_key = "date_time"
 
+    local_time_fields = (("hits", "hit_time"),)
     child_ids = ("visitor_id", "visitor_ids")
     child_ids_once_per_run = True  # each visitor once per run
 

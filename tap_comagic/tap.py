@@ -226,6 +226,8 @@ class TapCoMagic(Tap):
         return [stream_class(tap=self) for stream_class in STREAMS]
 
     def stop_for_daily_limit(self, stream: CoMagicStream, exc: DailyLimitSpent) -> None:
+        if self.daily_limit_spent is not None:
+            return  # said once already, by the stream that met it first
         self.daily_limit_spent = exc
         when = ""
         if exc.reset_seconds is not None:
