@@ -70,8 +70,6 @@ def test_spent_day_ends_the_run_cleanly_with_a_resume_time(day_spent: tuple[Sand
     assert sum(1 for e in sim.log if e.outcome == "ok" and (e.method or "").startswith("get.")) <= 25
 
 
-@pytest.mark.xfail(reason="tap bug: the daily-limit warning is logged once per stream still running "
-                          "(child, then parent)", strict=True)
 def test_spent_day_warns_once(day_spent: tuple[Sandbox, Run]) -> None:
     _, first = day_spent
     warnings = [line for line in log_lines(first.stderr, "WARNING") if "daily" in line.lower()]

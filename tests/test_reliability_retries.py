@@ -62,9 +62,6 @@ def test_retries_are_bounded_by_max_retries(always_5xx: tuple[int, Run]) -> None
     assert len(retry_lines(run.stderr)) == 2
 
 
-@pytest.mark.xfail(reason="tap bug: a RetriableAPIError left after the last retry escapes "
-                          "CoMagicStream.get_records (which catches only TapError/CoMagicError): SDK traceback",
-                   strict=True)
 def test_giving_up_after_the_retries_fails_in_one_line(always_5xx: tuple[int, Run]) -> None:
     _, run = always_5xx
     assert run.returncode == 1
