@@ -77,24 +77,18 @@ def local_to_rfc3339(value: Any) -> Any:
     return value
 
 
-def as_emitted(record: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """A truth record in the shape the tap should emit: date-time fields (and nested ones) with offsets."""
-    out: dict[str, Any] = {}
-    props = schema["properties"]
-    for key, value in record.items():
-        prop = props.get(key, {})
-        if prop.get("format") == "date-time":
-            out[key] = local_to_rfc3339(value)
-        elif isinstance(value, list) and "properties" in prop.get("items", {}):
-            sub = prop["items"]["properties"]
-            out[key] = [{k: (local_to_rfc3339(v) if sub.get(k, {}).get("format") == "date-time" else v)
-                         for k, v in item.items()} if isinstance(item, dict) else item for item in value]
-        elif isinstance(value, dict) and "properties" in prop:
-            sub = prop["properties"]
-            out[key] = {k: (local_to_rfc3339(v) if sub.get(k, {}).get("format") == "date-time" else v)
-                        for k, v in value.items()}
-        else:
-            out[key] = value
+def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A truth record in the shape the tap should emit: every account-local date-time, nested ones
+    too, as RFC 3339 with the account's offset (``schema`` is accepted for symmetry, not needed)."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return local_to_rfc3339(value)
+
+    out: dict[str, Any] = walk(record)
     return out
 
 
