@@ -134,7 +134,7 @@ def _fields(lines: list[str]) -> list[Field]:
             continue
         if not re.fullmatch(r"[a-z_]+", c[0]):
             continue
-        get = dict(zip(header, c))
+        get = dict(zip(header, c, strict=False))  # rows may lack trailing cells
         out.append(Field(
             name=c[0], declared=c[1] or "string", allowed=get.get("Допустимые значения", ""),
             filterable=get.get("Фильтрация") == "да", sortable=get.get("Сортировка") == "да",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 
 import pytest
@@ -18,7 +19,7 @@ def test_windows_are_contiguous_bounded_and_cover_the_range():
     windows = plan(T0, end, 30)
     assert windows[0].start == T0
     assert windows[-1].end == end
-    for a, b in zip(windows, windows[1:]):
+    for a, b in itertools.pairwise(windows):
         assert a.end == b.start  # shared boundary second: no gap under either reading of date_till
     assert all(w.end - w.start <= dt.timedelta(days=30) for w in windows)
     assert len(windows) == 7

@@ -27,4 +27,5 @@ def test_deferred_reports_are_off_by_default():
     assert off == ["api_requests", "sales", "visitors"]
 
 
-TestTapCoMagic = get_tap_test_class(tap_class=EverythingSelected, config=CONFIG, suite_config=SuiteConfig(max_records_limit=100_000))
+TestTapCoMagic = get_tap_test_class(
+    tap_class=EverythingSelected, config=CONFIG, suite_config=SuiteConfig(max_records_limit=100_000))

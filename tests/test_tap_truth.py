@@ -87,7 +87,7 @@ def test_financial_summary_is_read_month_by_month(world):
 
 @pytest.mark.parametrize("stream", ["calls", "communications", "goals", "call_legs"])
 def test_requests_are_pages_plus_windows_no_more(world, stream):
-    sim, run = world
+    sim, _ = world
     method = REPORTS[stream][0]
     expected = 0
     for date_from, date_till in windows():

@@ -77,7 +77,8 @@ def test_spent_day_stops_the_run():
     t.observe({"day_remaining": 0, "day_reset": 3600, "minute_remaining": 10, "minute_reset": 5})
     with pytest.raises(DailyLimitSpent) as info:
         t.before_request()
-    assert info.value.reset_seconds is not None and 3500 < info.value.reset_seconds <= 3600
+    assert info.value.reset_seconds is not None
+    assert 3500 < info.value.reset_seconds <= 3600
 
 
 def _error(mnemonic: str, field: str | None = None) -> dict:
@@ -107,13 +108,16 @@ def test_unknown_requested_field_is_dropped_but_an_unknown_filter_field_is_fatal
     assert info.value.field == "ua_client_id"
     with pytest.raises(CoMagicError) as fatal:
         raise_for_error("get.calls_report", _error("unexpected_parameters", "site"), ["id"])
-    assert "site" in str(fatal.value) and "unexpected_parameters" in str(fatal.value)
+    assert "site" in str(fatal.value)
+    assert "unexpected_parameters" in str(fatal.value)
 
 
 def test_fatal_messages_name_method_mnemonic_and_what_to_do():
     with pytest.raises(CoMagicError) as info:
         raise_for_error("get.chats_report", _error("ip_not_whitelisted"), [])
     text = str(info.value)
-    assert "get.chats_report" in text and "ip_not_whitelisted" in text and "allow-list" in text
+    assert "get.chats_report" in text
+    assert "ip_not_whitelisted" in text
+    assert "allow-list" in text
     assert "\n" not in text
     assert set(ACTIONS) >= {"limit_exceeded", "internal_error", "method_component_disabled"}
