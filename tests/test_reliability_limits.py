@@ -21,8 +21,6 @@ from tests.reliability_helpers import (
 )
 from tests.tap_harness import Run, run_tap
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
 
 def test_minute_limit_is_throttled_ahead_and_everything_arrives() -> None:
     minute_limit = 8
