@@ -1,3 +1,3 @@
-from tap_comagic.tap import TapCoMagic
+from tap_comagic.tap import main
 
-TapCoMagic.cli()
+main()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import difflib
+import json
 import logging
 import sys
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlparse
@@ -33,6 +36,7 @@ HOSTS = {
 }
 ID_BATCH = 1000  # parent ids handed to a child stream at once (chat_ids per request)
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+SECRET_SETTINGS = ("access_token", "password")
 
 
 def parse_datetime_setting(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
@@ -106,6 +110,8 @@ class TapCoMagic(Tap):
         super().__init__(*args, **kwargs)
         try:
             self.check_settings()
+            self.check_state()
+            self.check_catalog()
         except TapError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         self.daily_limit_spent: DailyLimitSpent | None = None
@@ -114,8 +120,24 @@ class TapCoMagic(Tap):
 
     # ---- settings ---------------------------------------------------------------------
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # The SDK's messages quote the offending value: never let that be a secret's.
+        errors = super()._validate_config(raise_errors=False)
+        secrets = [str(self._config[k]) for k in SECRET_SETTINGS if self._config.get(k) not in (None, "")]
+        for secret in secrets:
+            errors = [e.replace(secret, "***") for e in errors]
+        if errors and raise_errors:
+            raise ConfigValidationError(errors[0], errors=errors[:1])
+        return errors
+
     def check_settings(self) -> None:
         c = self.config
+        known = set(self.config_jsonschema["properties"])
+        for name in c:
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                also = f"; did you mean `{hint[0]}`?" if hint else ""
+                raise TapError(f"unknown setting `{name}`{also}")
         try:
             self.zone = ZoneInfo(str(c.get("timezone") or "Europe/Moscow"))
         except (ZoneInfoNotFoundError, ValueError):
@@ -145,6 +167,11 @@ class TapCoMagic(Tap):
         self.lookback_days = self._bounded("lookback_days", 3, 0, 3650)
         self.max_parallel_requests = self._bounded("max_parallel_requests", 4, 1, 16)
         self._bounded("max_retries", 8, 0, 100)
+        self._bounded("request_timeout", 300, 1, 3600)
+        backoff = c.get("retry_backoff_seconds", 1.0)
+        # the SDK reads JSON numbers with a fraction as Decimal
+        if isinstance(backoff, bool) or not isinstance(backoff, (int, float, Decimal)) or not 0 <= backoff <= 600:
+            raise TapError(f"`retry_backoff_seconds` must be a number from 0 to 600, not {backoff!r}")
         self.customer_id = c.get("customer_id")
         self.id_batch = ID_BATCH
         filters = c.get("filters") or {}
@@ -189,6 +216,33 @@ class TapCoMagic(Tap):
                 raise TapError(f"`filters.{stream_name}`: field {field!r} is not filterable in this report")
 
         walk(spec)
+
+    def check_state(self) -> None:
+        for stream, bookmark in (self.state.get("bookmarks") or {}).items():
+            value = bookmark.get("replication_key_value") if isinstance(bookmark, dict) else None
+            if value is None:
+                continue
+            try:
+                parse_datetime_setting("state", str(value), self.zone)
+            except TapError:
+                raise TapError(f"the state's bookmark of stream `{stream}` is not a date-time: {value!r}; fix "
+                               "it or delete it from the state (the stream then starts at `start_date`)") from None
+
+    def check_catalog(self) -> None:
+        if self.input_catalog is None:
+            return
+        schemas = {str(vars(s)["name"]): s for s in STREAMS}
+        from tap_comagic.client import load_schema
+
+        for entry in self.input_catalog.streams:
+            if entry.tap_stream_id not in schemas:
+                raise TapError(f"the catalog names stream `{entry.tap_stream_id}`, which tap-comagic does not have; "
+                               "run discovery again (`--discover`)")
+            properties = load_schema(entry.tap_stream_id)[0]["properties"]
+            for breadcrumb, meta in entry.metadata.items():
+                if len(breadcrumb) == 2 and meta.selected and breadcrumb[1] not in properties:
+                    raise TapError(f"the catalog selects field `{breadcrumb[1]}` of stream `{entry.tap_stream_id}`, "
+                                   "which tap-comagic does not have; deselect it or run discovery again")
 
     # ---- connection -------------------------------------------------------------------
 
@@ -254,5 +308,28 @@ class TapCoMagic(Tap):
 
 logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines add nothing and cost time
 
+
+def main() -> None:
+    """The `tap-comagic` command: the SDK's CLI, with unreadable input files reported in one line."""
+    try:
+        TapCoMagic.cli()
+    except ValueError as exc:
+        if type(exc).__name__ != "JSONDecodeError":  # the SDK reads files with simplejson, not json
+            raise
+        args = sys.argv[1:]
+        culprit = "an input file"
+        for flag in ("--config", "--state", "--catalog"):
+            if flag in args and args.index(flag) + 1 < len(args):
+                path = args[args.index(flag) + 1]
+                try:
+                    with open(path, encoding="utf-8") as handle:
+                        json.load(handle)
+                except (OSError, json.JSONDecodeError):
+                    culprit = f"the {flag.lstrip('-')} file {path}"
+                    break
+        logging.getLogger(TapCoMagic.name).error("%s is not valid JSON: fix it (or pass another)", culprit)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    TapCoMagic.cli()
+    main()
