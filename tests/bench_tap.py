@@ -349,9 +349,12 @@ def memory_and_scale(tap: Tap, table: Table, sizes: list[int]) -> None:
 
 def latency(tap: Tap, table: Table, days: int, per_chat_hours: int) -> None:
     sim = tap.sim
+    cfg = tap.config(START, day_end(days))
+    # Untimed, without latency: the simulator encodes each record once per field set on first serve,
+    # which must not fall on whichever timed run comes first.
+    tap.sync(cfg, {"chat_messages"})
     sim.config.latency = 0.05
     try:
-        cfg = tap.config(START, day_end(days))
         say(f"latency: chat_messages of {days * CHATS_PER_DAY:,} chats (chat_ids batches), parallel 8 vs 1")
         first = len(sim.log)
         p8 = tap.sync({**cfg, "max_parallel_requests": 8}, {"chat_messages"}, capture=True)
@@ -409,10 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         table.add("3./5. 1,000,000 calls", "skipped (--quick)")
     command = "python -m tests.bench_tap" + (" --quick" if a.quick else "")
+    head = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True,
+                          text=True, check=False).stdout.strip() or "unknown"
     machine = (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
                f"{platform.python_version()}, {platform.system()} {platform.release()}; load average at start "
                f"{load_start}, at end {load_now()} (the machine is shared: wall figures move with it)")
-    text = (f"Command: `{command}`  \nMachine: {machine}  \nDate: {dt.date.today().isoformat()}, "
+    text = (f"Command: `{command}` (tap at `{head}`)  \nMachine: {machine}  \n"
+            f"Date: {dt.date.today().isoformat()}, "
             f"total {time.perf_counter() - T0:.0f} s\n\n{table.render()}\n")
     failed = table.failed
     text += f"\nFloors failed: {', '.join(failed) if failed else 'none'}\n"
