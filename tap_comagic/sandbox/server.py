@@ -537,6 +537,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out as separate writes: without TCP_NODELAY, Nagle and the client's delayed
+    # ACK stall every small answer by ~40 ms
+    disable_nagle_algorithm = True
     server: _Server
     timeout = 60
 
