@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from singer_sdk.pagination import OffsetPaginator
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 OFFSET_CAP = 100_000  # the API refuses a larger offset
 MAX_PAGE_SIZE = 10_000  # ... and a larger limit
@@ -102,14 +105,25 @@ def read_pages(
             yield page
             paginator.advance(page.response)
         return
-    offsets = deque(paginator.offsets_left(first.total))
-    # A bounded number of pages in flight keeps memory flat however large the window.
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comagic-page") as pool:
-        pending: deque[Future[Page]] = deque()
+    yield from in_order(fetch, paginator.offsets_left(first.total), workers)
+
+
+def in_order(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``work`` over ``items`` with at most ``workers`` in flight, results in the items' order.
+
+    A bounded number in flight keeps memory flat however many items there are.
+    """
+    todo = deque(items)
+    if workers <= 1:
+        while todo:
+            yield work(todo.popleft())
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comagic") as pool:
+        pending: deque[Future[R]] = deque()
         try:
-            while offsets or pending:
-                while offsets and len(pending) < workers:
-                    pending.append(pool.submit(fetch, offsets.popleft()))
+            while todo or pending:
+                while todo and len(pending) < workers:
+                    pending.append(pool.submit(work, todo.popleft()))
                 yield pending.popleft().result()
         finally:
             for future in pending:

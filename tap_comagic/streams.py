@@ -8,14 +8,14 @@ machinery they share (windows, pages, state, parent-child batches) is in
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tap_comagic.client import CoMagicStream
 from tap_comagic.errors import CoMagicError, SplitWindow
-from tap_comagic.pagination import BoundaryDedup, Window, plan, reachable_rows
+from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
 from tap_comagic.timezones import API_FORMAT, as_account_time
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class ReportStream(CoMagicStream):
         super().__init__(tap)
         self._bookmark_candidate: str | None = None
         self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
-        self._known = frozenset(self.schema["properties"])
+        self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
         # Kept across read_range calls: a child reads its parent's windows one context at a time.
         self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
         self._batch: list[Any] = []
@@ -110,7 +110,7 @@ class ReportStream(CoMagicStream):
                 todo.extend(reversed(window.halves()))
                 continue
             dedup.start_window(_fmt(window.start), _fmt(window.end))
-            for page in _chain(first, pages):
+            for page in _chain([first], pages):
                 for record in page.records:
                     value = record.get(rk)
                     if value is not None and value > last_second:
@@ -118,7 +118,10 @@ class ReportStream(CoMagicStream):
                     if dedup.is_repeat(record):
                         continue
                     yield record
+                page.records = []  # a consumed page is not kept while the window goes on
+            del first
             self.finish_window(window)
+            gc.unfreeze()  # see client.body_of
 
     def finish_window(self, window: Window) -> None:
         """All records of the window are written: feed the children, then advance the bookmark
@@ -128,28 +131,27 @@ class ReportStream(CoMagicStream):
         self.commit_bookmark(None)
 
     def window_finished_for_children(self, window: Window) -> None:
-        """Parents hand their children a batch (a window, a list of ids) here, once per window."""
+        """Parents hand their children a batch (a window, the window's ids) here, once per window."""
         if self.child_ids is None:
             return
-        key = self.child_ids[1]
         ids, self._batch = self._batch, []
-        for i in range(0, len(ids), self.tap.id_batch):
-            self._sync_children({key: ids[i:i + self.tap.id_batch]})
+        if ids:
+            self._sync_children({self.child_ids[1]: ids})
 
-    def read_each(self, param: str, ids: list[Any]) -> Iterator[dict[str, Any]]:
-        """One request (and its pages) per id, for methods that take a single id; a bounded number
-        in flight hides the latency, and the output keeps the order of ``ids``."""
-        def one(value: Any) -> list[dict[str, Any]]:
-            return [row for page in self.pages({param: value}, parallel=False) for row in page.records]
+    def read_queries(self, queries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Several queries, each with its pages: a bounded number in flight hides the latency, and
+        the output keeps the queries' order."""
+        if len(queries) == 1:
+            for page in self.pages(queries[0]):
+                yield from page.records
+            return
+
+        def rows(params: dict[str, Any]) -> list[dict[str, Any]]:
+            return [row for page in self.pages(params, parallel=False) for row in page.records]
 
         workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
-        if workers <= 1:
-            for value in ids:
-                yield from one(value)
-            return
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"comagic-{self.name}") as pool:
-            for rows in pool.map(one, ids):
-                yield from rows
+        for batch in in_order(rows, queries, workers):
+            yield from batch
 
     def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterator[Context | None]:
         # Never one child sync per parent record (N+1): see window_finished_for_children.
@@ -206,14 +208,18 @@ class ReportStream(CoMagicStream):
             value = row.get(key)
             if isinstance(value, str):
                 row[key] = int(value) if value.strip().lstrip("-").isdigit() else None
-        if not self._known.issuperset(row):
-            for key in [k for k in row if k not in self._known]:
-                del row[key]  # a field the live API added: keep the schema's promise
+        known = self._known
+        if known is None:
+            known = self._known = frozenset(self.requested_fields)
+        if not known.issuperset(row):
+            for key in [k for k in row if k not in known]:
+                del row[key]  # not asked for (a field the live API added, say): keep the catalog's promise
         return row
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
+def _chain(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
+    while head:
+        yield head.pop()
     yield from rest
 
 
@@ -339,8 +345,12 @@ class ChatMessagesStream(ReportStream):
         assert context is not None
         chat_ids: list[int] = list(context["chat_ids"])
         if not self._one_chat_per_request:
+            size = self.tap.id_batch
+            sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
+            batches = [{"chat_ids": chat_ids[i:i + size], **({"sort": sort} if sort else {})}
+                       for i in range(0, len(chat_ids), size)]
             try:
-                yield from self._read({"chat_ids": chat_ids})
+                yield from self.read_queries(batches)
             except CoMagicError as exc:
                 if (exc.mnemonic, exc.field) != ("unexpected_parameters", "chat_ids"):
                     raise
@@ -350,14 +360,8 @@ class ChatMessagesStream(ReportStream):
             else:
                 self.commit_bookmark(None)
                 return
-        yield from self.read_each("chat_id", chat_ids)
+        yield from self.read_queries([{"chat_id": chat_id} for chat_id in chat_ids])
         self.commit_bookmark(None)
-
-    def _read(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        if "date_time" in self.sortable:
-            params["sort"] = [{"field": "date_time", "order": "asc"}]
-        for page in self.pages(params):
-            yield from page.records
 
 
 class VisitorsStream(ReportStream):
@@ -371,7 +375,7 @@ class VisitorsStream(ReportStream):
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
-        yield from self.read_each("visitor_id", list(context["visitor_ids"]))
+        yield from self.read_queries([{"visitor_id": v} for v in context["visitor_ids"]])
         self.commit_bookmark(None)
 
 
