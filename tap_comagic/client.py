@@ -58,40 +58,75 @@ def load_schema(stream_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return schema, flags
 
 
-def body_of(response: requests.Response) -> dict[str, Any]:
-    """The decoded answer, parsed once per response however many times it is asked for."""
+class _Result(msgspec.Struct):
+    data: msgspec.Raw = msgspec.Raw(b"null")  # the records stay JSON until a consumer takes them
+    metadata: dict[str, Any] | None = None
+    meta_data: dict[str, Any] | None = None  # v3 methods (the spec's example) say so
+
+
+class Answer(msgspec.Struct):
+    """A decoded answer: the envelope, errors and metadata at once, the records only when taken."""
+
+    result: _Result | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        if self.result is None:
+            return {}
+        meta = self.result.metadata if self.result.metadata is not None else self.result.meta_data
+        return meta or {}
+
+    def records(self) -> list[dict[str, Any]]:
+        return decode_records(self.result.data if self.result is not None else None)
+
+    def total(self) -> int:
+        total = self.metadata.get("total_items")
+        return len(self.records()) if total is None else int(total)
+
+
+def answer_of(response: requests.Response) -> Answer:
+    """The answer, parsed once per response however many times it is asked for.
+
+    The envelope is read in the thread that fetched the page (errors must reach the retry loop);
+    the records are decoded by whoever consumes the page, so queued pages stay compact bytes.
+    """
     cached = response.__dict__.get(_BODY)
     if cached is None:
-        # A page of 10,000 records is a million new objects: left to the cyclic garbage collector, they
-        # are walked again and again by full collections (40% of the run). They hold no cycles, so
-        # reference counting frees them; the collector is kept off them while decoding, then told
-        # to leave them alone (unfrozen again at each window's end).
-        collecting = gc.isenabled()
-        gc.disable()
         try:
-            cached = msgspec.json.decode(response.content)
-        except msgspec.DecodeError as exc:
-            raise RetryAfter(f"malformed JSON from the API ({exc})") from None
-        finally:
-            if collecting:
-                gc.freeze()
-                gc.enable()
-        if not isinstance(cached, dict):
-            raise RetryAfter("the API answered with something other than a JSON object")
+            cached = _ANSWER.decode(response.content)
+        except msgspec.DecodeError as exc:  # truncated or not JSON (ValidationError is a DecodeError)
+            raise RetryAfter(f"malformed JSON from the API ({str(exc)[:200]})") from None
         response.__dict__[_BODY] = cached
-    return cached
+    answer: Answer = cached
+    return answer
 
 
-def _metadata(result: dict[str, Any]) -> dict[str, Any]:
-    # v3 methods answer with ``meta_data`` (the spec's example); v2 with ``metadata``
-    meta = result.get("metadata")
-    if meta is None:
-        meta = result.get("meta_data")
-    return meta if isinstance(meta, dict) else {}
+_ANSWER = msgspec.json.Decoder(Answer)
+
+
+def decode_records(raw: msgspec.Raw | None) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    # A page of 10,000 records is a million new objects: left to the cyclic garbage collector, they
+    # are walked again and again by full collections (40% of the run). They hold no cycles, so
+    # reference counting frees them; the collector is kept off them while decoding, then told to
+    # leave them alone (unfrozen again at each window's end).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        rows = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise RetryAfter(f"malformed records from the API ({str(exc)[:200]})") from None
+    finally:
+        if collecting:
+            gc.freeze()
+            gc.enable()
+    return rows if isinstance(rows, list) else []
 
 
 def release(response: requests.Response, total: int) -> None:
-    """Let go of a page's raw bytes and parsed body once its records are taken (memory stays flat)."""
+    """Let go of a page's raw bytes and parsed envelope once its page is made (memory stays flat)."""
     response.__dict__[_TOTAL] = total
     response.__dict__.pop(_BODY, None)
     response._content = b""
@@ -101,11 +136,7 @@ def total_items(response: requests.Response) -> int:
     known = response.__dict__.get(_TOTAL)
     if known is not None:
         return int(known)
-    result = body_of(response).get("result") or {}
-    total = _metadata(result).get("total_items")
-    if total is None:
-        return len(result.get("data") or [])
-    return int(total)
+    return answer_of(response).total()
 
 
 class CoMagicStream(RESTStream[int]):
@@ -170,8 +201,8 @@ class CoMagicStream(RESTStream[int]):
     def validate_response(self, response: requests.Response) -> None:
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryAfter(f"{self.api_method}: HTTP {response.status_code} from the API")
-        body = body_of(response)
-        error = body.get("error")
+        answer = answer_of(response)
+        error = answer.error
         if error:
             try:
                 raise_for_error(self.api_method, error, self.requested_fields)
@@ -190,9 +221,9 @@ class CoMagicStream(RESTStream[int]):
                 raise
         if response.status_code >= 400:
             raise FatalAPIError(f"{self.api_method}: HTTP {response.status_code} from the API")
-        if "result" not in body:
+        if answer.result is None:
             raise RetryAfter(f"{self.api_method}: an answer with neither result nor error")
-        self.tap.throttle.observe(_metadata(body["result"]).get("limits"))
+        self.tap.throttle.observe(answer.metadata.get("limits"))
 
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's default quotes the body and URL; ours carry nothing secret, but keep it short.
@@ -258,8 +289,8 @@ class CoMagicStream(RESTStream[int]):
                 self.log("%s: the API does not know field '%s'; it is left out of this run",
                          self.api_method, exc.field, level=logging.WARNING)
                 continue
-            result = body_of(response)["result"]
-            page = Page(list(result.get("data") or []), total_items(response), response)
+            answer = answer_of(response)
+            page = Page(answer.records, total_items(response), response)
             release(response, page.total)
             return page
 
@@ -285,7 +316,7 @@ class CoMagicStream(RESTStream[int]):
                                            version=self._stream_version, time_extracted=utc_now())
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        yield from (body_of(response).get("result") or {}).get("data") or []
+        yield from answer_of(response).records()
 
     def get_new_paginator(self) -> ReportPaginator:
         return ReportPaginator(self.tap.page_size, total_items)

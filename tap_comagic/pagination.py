@@ -59,9 +59,14 @@ def plan(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
 
 @dataclass
 class Page:
-    records: list[dict[str, Any]]
+    load: Callable[[], list[dict[str, Any]]]  # decodes the records: called once, by the consumer
     total: int
     response: requests.Response
+
+    def take(self) -> list[dict[str, Any]]:
+        """The page's records; the page keeps nothing of them afterwards."""
+        load, self.load = self.load, list
+        return load()
 
 
 class ReportPaginator(OffsetPaginator):

@@ -111,17 +111,16 @@ class ReportStream(CoMagicStream):
                 continue
             dedup.start_window(_fmt(window.start), _fmt(window.end))
             for page in _chain([first], pages):
-                for record in page.records:
+                for record in page.take():
                     value = record.get(rk)
                     if value is not None and value > last_second:
                         continue
                     if dedup.is_repeat(record):
                         continue
                     yield record
-                page.records = []  # a consumed page is not kept while the window goes on
             del first
             self.finish_window(window)
-            gc.unfreeze()  # see client.body_of
+            gc.unfreeze()  # see client.decode_records
 
     def finish_window(self, window: Window) -> None:
         """All records of the window are written: feed the children, then advance the bookmark
@@ -143,11 +142,11 @@ class ReportStream(CoMagicStream):
         the output keeps the queries' order."""
         if len(queries) == 1:
             for page in self.pages(queries[0]):
-                yield from page.records
+                yield from page.take()
             return
 
         def rows(params: dict[str, Any]) -> list[dict[str, Any]]:
-            return [row for page in self.pages(params, parallel=False) for row in page.records]
+            return [row for page in self.pages(params, parallel=False) for row in page.take()]
 
         workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
         for batch in in_order(rows, queries, workers):
@@ -392,7 +391,7 @@ class FinancialSummaryStream(ReportStream):
         first_day, last_day = start.date().isoformat(), end.date().isoformat()
         while (year, month) <= (end.year, end.month):
             for page in self.pages({"year": year, "month": month}):
-                for record in page.records:
+                for record in page.take():
                     day = str(record.get("date") or "")[:10]
                     if first_day <= day <= last_day:
                         yield record

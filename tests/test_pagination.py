@@ -49,7 +49,7 @@ def _fetcher(total: int, size: int, calls: list[int], lock: threading.Lock):
         with lock:
             calls.append(offset)
         rows = [{"n": i} for i in range(offset, min(offset + size, total))]
-        return Page(rows, total, _response(total))
+        return Page(lambda: rows, total, _response(total))
     return fetch
 
 
@@ -61,7 +61,7 @@ def test_pages_stop_on_total_items_and_come_in_order(workers, total, size, pages
     got = list(read_pages(_fetcher(total, size, calls, threading.Lock()), paginator, lambda: workers))
     assert len(calls) == pages
     assert sorted(calls) == list(range(0, max(total, 1), size))[:pages]
-    assert [row["n"] for page in got for row in page.records] == list(range(total))
+    assert [row["n"] for page in got for row in page.take()] == list(range(total))
 
 
 def test_dedup_drops_only_repeats_at_the_shared_second():
