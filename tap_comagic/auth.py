@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import requests
 
 from tap_comagic.errors import ADVICE, TapError
 
+logger = logging.getLogger("tap-comagic.auth")
 RENEW_MARGIN_SECONDS = 300  # renew a session this long before its expire_at
 _ids = itertools.count(1)
 
@@ -80,20 +82,25 @@ class CoMagicAuth(requests.auth.AuthBase):
                 answer: dict[str, Any] = msgspec.json.decode(resp.content)
             except (requests.RequestException, msgspec.DecodeError) as exc:
                 last = exc
-                time.sleep(min(2**attempt, 30) * 0.5)
+                self._back_off(method, attempt, type(exc).__name__)
                 continue
             error = answer.get("error")
             if error:
                 mnemonic = str((error.get("data") or {}).get("mnemonic") or "unknown_error")
                 if mnemonic in ("internal_error", "limit_exceeded"):
                     last = TapError(mnemonic)
-                    time.sleep(min(2**attempt, 30) * 0.5)
+                    self._back_off(method, attempt, mnemonic)
                     continue
                 advice = ADVICE.get(mnemonic, "check `login`, `password` and `api_url`")
                 raise TapError(f"{method} failed: {mnemonic}; {advice}")
             result: dict[str, Any] = answer.get("result") or {}
             return result
         raise TapError(f"{method} failed after retries ({type(last).__name__}); check `api_url` and the network")
+
+    def _back_off(self, method: str, attempt: int, reason: str) -> None:
+        wait = min(2**attempt, 30) * 0.5
+        logger.warning("%s: retry %d in %.1f s after %s", method, attempt + 1, wait, reason)
+        time.sleep(wait)
 
     def _log_in(self) -> tuple[str, float]:
         data = self._call("login.user", {"login": self._login, "password": self._password}).get("data") or {}
