@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import REPORTS, as_emitted, discover, select
+from tests.tap_harness import REPORTS, as_emitted, discover, select, tap_command
 
 START = "2026-01-01"
 DAYS = 4
@@ -167,12 +167,7 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
     """
     out = Killed()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "tap_comagic"]
-        for name, content in (("config", config), ("state", state), ("catalog", catalog)):
-            if content is not None:
-                path = Path(tmp) / f"{name}.json"
-                path.write_text(json.dumps(content))
-                cmd += [f"--{name}", str(path)]
+        cmd = tap_command(tmp, config, state, catalog)
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
             assert proc.stdout is not None
             deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)

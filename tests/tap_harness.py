@@ -43,16 +43,23 @@ class Run:
         return self.states[-1] if self.states else {}
 
 
+def tap_command(folder: str, config: dict[str, Any], state: dict[str, Any] | None = None,
+                catalog: dict[str, Any] | None = None) -> list[str]:
+    """The `tap-comagic` command line, its input files written into ``folder``."""
+    cmd = [sys.executable, "-m", "tap_comagic"]
+    for name, content in (("config", config), ("state", state), ("catalog", catalog)):
+        if content is not None:
+            path = Path(folder) / f"{name}.json"
+            path.write_text(json.dumps(content))
+            cmd += [f"--{name}", str(path)]
+    return cmd
+
+
 def run_tap(config: dict[str, Any], *, state: dict[str, Any] | None = None,
             catalog: dict[str, Any] | None = None, args: tuple[str, ...] = (),
             env: dict[str, str] | None = None, timeout: float = 600) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "tap_comagic"]
-        for name, content in (("config", config), ("state", state), ("catalog", catalog)):
-            if content is not None:
-                path = Path(tmp) / f"{name}.json"
-                path.write_text(json.dumps(content))
-                cmd += [f"--{name}", str(path)]
+        cmd = tap_command(tmp, config, state, catalog)
         proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **(env or {})}, check=False)
     run = Run(stderr=proc.stderr, stdout=proc.stdout, returncode=proc.returncode)
