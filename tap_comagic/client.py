@@ -315,6 +315,8 @@ class CoMagicStream(RESTStream[int]):
                 yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped,
                                            version=self._stream_version, time_extracted=utc_now())
 
+    # The SDK's own request loop (request_records) is not used: windows, pages and batches go through
+    # pages()/read_pages(). These two abstract methods still answer correctly for anyone who calls them.
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         yield from answer_of(response).records()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tap_comagic.client import CoMagicStream
-from tap_comagic.errors import CoMagicError, SplitWindow
+from tap_comagic.errors import CoMagicError, SplitWindow, TapError
 from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
 from tap_comagic.timezones import API_FORMAT, as_account_time
 
@@ -100,7 +100,8 @@ class ReportStream(CoMagicStream):
                 first = next(pages)
             except SplitWindow:
                 if not window.splittable:
-                    raise
+                    raise TapError(f"{self.api_method} refuses even a one-second window as too long "
+                                   "(date_interval_limit_reached)") from None
                 todo.extend(reversed(window.halves()))
                 continue
             if first.total > reachable_rows(self.tap.page_size) and window.splittable:
