@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 import requests
 import singer_sdk.singerlib as singer
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
@@ -199,9 +199,15 @@ class CoMagicStream(RESTStream[int]):
         return super()._request(prepared_request, context)
 
     def validate_response(self, response: requests.Response) -> None:
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryAfter(f"{self.api_method}: HTTP {response.status_code} from the API")
-        answer = answer_of(response)
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise RetryAfter(f"{self.api_method}: HTTP {status} from the API")
+        try:
+            answer = answer_of(response)
+        except RetryAfter:
+            if status >= 400:  # not JSON-RPC at all: a wrong address rather than a passing fault
+                raise TapError(f"{self.api_method}: HTTP {status} from {self.tap.api_url}: check `api_url`") from None
+            raise
         error = answer.error
         if error:
             try:
@@ -219,8 +225,8 @@ class CoMagicStream(RESTStream[int]):
                     self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
                     exc.wait = self.tap.throttle.on_limit_exceeded()
                 raise
-        if response.status_code >= 400:
-            raise FatalAPIError(f"{self.api_method}: HTTP {response.status_code} from the API")
+        if status >= 400:
+            raise TapError(f"{self.api_method}: HTTP {status} from {self.tap.api_url}: check `api_url`")
         if answer.result is None:
             raise RetryAfter(f"{self.api_method}: an answer with neither result nor error")
         self.tap.throttle.observe(answer.metadata.get("limits"))
@@ -290,7 +296,12 @@ class CoMagicStream(RESTStream[int]):
                          self.api_method, exc.field, level=logging.WARNING)
                 continue
             answer = answer_of(response)
-            page = Page(answer.records, total_items(response), response)
+            if answer.metadata.get("total_items") is not None:
+                page = Page(answer.records, total_items(response), response)
+            else:  # no total from this server: a full page means there may be more
+                rows = answer.records()
+                total = offset + len(rows) + (1 if len(rows) >= page_size else 0)
+                page = Page(rows.copy, total, response, exact_total=False)
             release(response, page.total)
             return page
 

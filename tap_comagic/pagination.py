@@ -62,6 +62,7 @@ class Page:
     load: Callable[[], list[dict[str, Any]]]  # decodes the records: called once, by the consumer
     total: int
     response: requests.Response
+    exact_total: bool = True  # False: the server sent no total_items; read on while pages are full
 
     def take(self) -> list[dict[str, Any]]:
         """The page's records; the page keeps nothing of them afterwards."""
@@ -103,7 +104,7 @@ def read_pages(
     paginator.advance(first.response)
     if paginator.finished:
         return
-    workers = parallel()
+    workers = parallel() if first.exact_total else 1
     if workers <= 1:
         while not paginator.finished:
             page = fetch(paginator.current_value)
@@ -152,8 +153,8 @@ class BoundaryDedup:
         self._previous_end, self._previous_keys = self._end, self._keys
         self._end, self._keys = end, set()
 
-    def is_repeat(self, record: dict[str, Any]) -> bool:
-        value = record.get(self.time_field)
+    def is_repeat(self, record: dict[str, Any], value: Any) -> bool:
+        """``value``: the record's time as "YYYY-MM-DD hh:mm:ss"."""
         if value == self._end:
             self._keys.add(tuple(record.get(k) for k in self.key_fields))
         if value == self._previous_end and self._previous_keys:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tap_comagic.client import CoMagicStream
 from tap_comagic.errors import CoMagicError, SplitWindow, TapError
 from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
-from tap_comagic.timezones import API_FORMAT, as_account_time
+from tap_comagic.timezones import API_FORMAT, api_second, as_account_time
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -113,10 +113,10 @@ class ReportStream(CoMagicStream):
             dedup.start_window(_fmt(window.start), _fmt(window.end))
             for page in _chain([first], pages):
                 for record in page.take():
-                    value = record.get(rk)
+                    value = api_second(record.get(rk))
                     if value is not None and value > last_second:
                         continue
-                    if dedup.is_repeat(record):
+                    if dedup.is_repeat(record, value):
                         continue
                     yield record
             del first

@@ -8,6 +8,7 @@ which compares bookmarks as strings and reads naive values as UTC, never guesses
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -55,7 +56,19 @@ class FromApi:
         return suffix
 
     def __call__(self, value: str | None) -> str | None:
-        # "YYYY-MM-DD hh:mm:ss" -> "YYYY-MM-DDThh:mm:ss+03:00"; anything else passes unchanged
-        if value is None or len(value) != 19 or value[10] != " ":
+        # "YYYY-MM-DD hh:mm:ss" -> "YYYY-MM-DDThh:mm:ss+03:00"; a "T" or fractions of a second are
+        # kept; a value that already has a zone, a bare date or anything else passes unchanged
+        if value is None or len(value) < 19 or value[10] not in " T":
+            return value
+        if len(value) > 19 and (value[-1] in "Zz" or "+" in value[19:] or "-" in value[19:]):
             return value
         return f"{value[:10]}T{value[11:]}{self.offset(value[:13])}"
+
+
+def api_second(value: Any) -> Any:
+    """An API date-time cut to "YYYY-MM-DD hh:mm:ss", however the server punctuates it, for comparing."""
+    if isinstance(value, str) and len(value) > 19 and value[10] in " T":
+        return f"{value[:10]} {value[11:19]}"
+    if isinstance(value, str) and len(value) == 19 and value[10] == "T":
+        return f"{value[:10]} {value[11:]}"
+    return value

@@ -69,16 +69,16 @@ def test_dedup_drops_only_repeats_at_the_shared_second():
     d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
     first = [{"id": 1, "t": "2026-01-01 10:00:00"}, {"id": 2, "t": "2026-01-02 00:00:00"},
              {"id": 3, "t": "2026-01-02 00:00:00"}]
-    assert [d.is_repeat(r) for r in first] == [False, False, False]
+    assert [d.is_repeat(r, r["t"]) for r in first] == [False, False, False]
     d.start_window("2026-01-02 00:00:00", "2026-01-03 00:00:00")
     second = [{"id": 2, "t": "2026-01-02 00:00:00"}, {"id": 4, "t": "2026-01-02 00:00:00"},
               {"id": 3, "t": "2026-01-02 00:00:01"}]
-    assert [d.is_repeat(r) for r in second] == [True, False, False]
+    assert [d.is_repeat(r, r["t"]) for r in second] == [True, False, False]
 
 
 def test_dedup_forgets_keys_when_windows_are_not_contiguous():
     d = BoundaryDedup(("id",), "t")
     d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
-    assert not d.is_repeat({"id": 1, "t": "2026-01-02 00:00:00"})
+    assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
     d.start_window("2026-01-05 00:00:00", "2026-01-06 00:00:00")
-    assert not d.is_repeat({"id": 1, "t": "2026-01-02 00:00:00"})
+    assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")

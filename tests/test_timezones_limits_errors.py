@@ -19,7 +19,7 @@ from tap_comagic.errors import (
     raise_for_error,
 )
 from tap_comagic.limits import Throttle
-from tap_comagic.timezones import FromApi, to_api
+from tap_comagic.timezones import FromApi, api_second, to_api
 
 
 def test_from_api_adds_the_offset_of_that_local_time():
@@ -121,3 +121,18 @@ def test_fatal_messages_name_method_mnemonic_and_what_to_do():
     assert "allow-list" in text
     assert "\n" not in text
     assert set(ACTIONS) >= {"limit_exceeded", "internal_error", "method_component_disabled"}
+
+
+def test_from_api_accepts_iso_punctuation_and_leaves_zoned_values_alone():
+    moscow = FromApi(ZoneInfo("Europe/Moscow"))
+    assert moscow("2026-01-05T10:00:00") == "2026-01-05T10:00:00+03:00"
+    assert moscow("2026-01-05 10:00:00.250") == "2026-01-05T10:00:00.250+03:00"
+    assert moscow("2026-01-05T10:00:00+05:00") == "2026-01-05T10:00:00+05:00"
+    assert moscow("2026-01-05T07:00:00Z") == "2026-01-05T07:00:00Z"
+
+
+def test_api_second_compares_any_punctuation_as_the_api_format():
+    assert api_second("2026-01-05T10:00:00.999") == "2026-01-05 10:00:00"
+    assert api_second("2026-01-05T10:00:00") == "2026-01-05 10:00:00"
+    assert api_second("2026-01-05 10:00:00") == "2026-01-05 10:00:00"
+    assert api_second(None) is None
