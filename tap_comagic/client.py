@@ -155,6 +155,7 @@ class CoMagicStream(RESTStream[int]):
         super().__init__(tap, schema=schema, http_method="POST")
         self.tap = tap
         self._dropped_fields: set[str] = set()
+        self.skipped = False  # the account lacks this report (see get_records)
 
     @property
     def url_base(self) -> str:
@@ -337,11 +338,13 @@ class CoMagicStream(RESTStream[int]):
     # ---- the stream's life -----------------------------------------------------------
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        if self.tap.daily_limit_spent is not None:
+        if self.tap.daily_limit_spent is not None or self.skipped:
             return
         try:
             yield from self.read(context)
         except SkipStream as exc:
+            # once per run: a child stream is asked again at every parent window
+            self.skipped = True
             self.log("Skipping stream '%s': %s", self.name, exc, level=logging.WARNING)
         except DailyLimitSpent as exc:
             self.tap.stop_for_daily_limit(self, exc)

@@ -352,7 +352,11 @@ class ChatMessagesStream(ReportStream):
             try:
                 yield from self.read_queries(batches)
             except CoMagicError as exc:
-                if (exc.mnemonic, exc.field) != ("unexpected_parameters", "chat_ids"):
+                # `chat_ids` is newer than the spec: a server that refuses it (by naming it, or by
+                # missing the spec's `chat_id`) is read one chat per request instead
+                refused = exc.mnemonic in ("unexpected_parameters", "required_parameter_missed",
+                                           "invalid_parameter_value", "data_type_error")
+                if not refused or exc.field not in ("chat_ids", "chat_id", None):
                     raise
                 self._one_chat_per_request = True
                 self.log("get.chat_messages_report refuses `chat_ids`: reading one chat per request",

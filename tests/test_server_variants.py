@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tests.tap_harness import as_emitted, by_key, discover, run_tap, select
 
 START = "2026-01-01"
@@ -94,3 +94,42 @@ def test_a_wrong_address_fails_at_once_naming_api_url():
     assert "HTTP 404" in errors[0]
     assert "retry" not in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_server_that_wants_the_specs_chat_id_gets_one_chat_per_request():
+    with Sandbox(SandboxConfig(seed=23, start=START, days=4, chats_per_day=15)) as sim:
+        original = sim.handle
+
+        def handle(body: bytes) -> Any:
+            request = json.loads(body)
+            if "chat_ids" in request.get("params", {}):  # answer as a server that knows only `chat_id`
+                error = {"code": -32602, "message": "Required parameter missed",
+                         "data": {"mnemonic": "required_parameter_missed", "field": "chat_id"}}
+                answer = original(body)
+                answer.body = [json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}).encode()]
+                return answer
+            return original(body)
+
+        sim.handle = handle  # type: ignore[method-assign]
+        config = {"api_url": sim.url, "access_token": sim.api_key, "start_date": START,
+                  "end_date": "2026-01-04 23:59:59", "window_days": 2, "max_parallel_requests": 3}
+        run = run_tap(config, catalog=select(discover(config), {"chat_messages"}))
+        assert run.returncode == 0, run.stderr[-2000:]
+        chat_ids = [c["id"] for c in sim.truth("get.chats_report")]
+        expected = [as_emitted(m) for m in sim.truth("get.chat_messages_report", chat_ids=chat_ids)]
+        assert sorted(map(repr, run.records["chat_messages"])) == sorted(map(repr, expected))
+        per_chat = [e for e in sim.log if e.method == "get.chat_messages_report" and "chat_id" in e.params]
+        assert len(per_chat) == len(chat_ids)
+
+
+def test_a_disabled_child_report_is_skipped_once_however_many_windows():
+    with Sandbox(SandboxConfig(seed=25, start=START, days=6),
+                 faults=Faults(disabled_methods=frozenset({"get.chat_messages_report"}))) as sim:
+        config = {"api_url": sim.url, "access_token": sim.api_key, "start_date": START,
+                  "end_date": "2026-01-06 23:59:59", "window_days": 1}
+        run = run_tap(config, catalog=select(discover(config), {"chats", "chat_messages"}))
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert len(run.records["chats"]) == len(sim.truth("get.chats_report"))
+        warnings = [line for line in run.stderr.splitlines() if "| WARNING" in line and "chat_messages" in line]
+        assert len(warnings) == 1, warnings
+        assert len([e for e in sim.log if e.method == "get.chat_messages_report"]) == 1
