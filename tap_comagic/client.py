@@ -32,6 +32,7 @@ from tap_comagic.errors import (
     CoMagicError,
     DailyLimitSpent,
     DropField,
+    RateLimited,
     RetryAfter,
     SkipStream,
     TapError,
@@ -80,10 +81,6 @@ class Answer(msgspec.Struct):
     def records(self) -> list[dict[str, Any]]:
         return decode_records(self.result.data if self.result is not None else None)
 
-    def total(self) -> int:
-        total = self.metadata.get("total_items")
-        return len(self.records()) if total is None else int(total)
-
 
 def answer_of(response: requests.Response) -> Answer:
     """The answer, parsed once per response however many times it is asked for.
@@ -115,9 +112,7 @@ def decode_records(raw: msgspec.Raw | None) -> list[dict[str, Any]]:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        rows = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise RetryAfter(f"malformed records from the API ({str(exc)[:200]})") from None
+        rows = msgspec.json.decode(raw)  # cannot fail: the envelope's decoder checked this JSON
     finally:
         if collecting:
             gc.freeze()
@@ -133,10 +128,8 @@ def release(response: requests.Response, total: int) -> None:
 
 
 def total_items(response: requests.Response) -> int:
-    known = response.__dict__.get(_TOTAL)
-    if known is not None:
-        return int(known)
-    return answer_of(response).total()
+    """The page's total as fetch_page settled it (see CoMagicStream.fetch_page)."""
+    return int(response.__dict__[_TOTAL])
 
 
 class CoMagicStream(RESTStream[int]):
@@ -144,7 +137,6 @@ class CoMagicStream(RESTStream[int]):
 
     api_method: ClassVar[str]
     path = ""
-    records_jsonpath = "$.result.data[*]"
     # The tap guarantees the types itself (fields requested = schema properties, values
     # converted in post_process), so the SDK's per-record conformance pass is not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -203,34 +195,37 @@ class CoMagicStream(RESTStream[int]):
         status = response.status_code
         if status >= 500 or status == 429:
             raise RetryAfter(f"{self.api_method}: HTTP {status} from the API")
+        # a 4xx that is not a JSON-RPC error means a wrong address rather than a passing fault
+        wrong_address = TapError(f"{self.api_method}: HTTP {status} from {self.tap.api_url}: check `api_url`")
         try:
             answer = answer_of(response)
         except RetryAfter:
-            if status >= 400:  # not JSON-RPC at all: a wrong address rather than a passing fault
-                raise TapError(f"{self.api_method}: HTTP {status} from {self.tap.api_url}: check `api_url`") from None
+            if status >= 400:
+                raise wrong_address from None
             raise
-        error = answer.error
-        if error:
-            try:
-                raise_for_error(self.api_method, error, self.requested_fields)
-            except RetryAfter as exc:
-                mnemonic = str((error.get("data") or {}).get("mnemonic"))
-                if isinstance(exc, TokenExpired):
-                    if not self.tap.auth.renew(used_token(response.request)):
-                        raise TapError(
-                            f"{self.api_method} failed: {mnemonic}; the API key in `access_token` has expired "
-                            "or is invalid: create a new key in the CoMagic UI") from None
-                elif mnemonic == "limit_exceeded":
-                    # Some servers say when the limit resets in the error itself; else the last answer did.
-                    data = error.get("data") or {}
-                    self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
-                    exc.wait = self.tap.throttle.on_limit_exceeded()
-                raise
+        if answer.error:
+            self.act_on_error(answer.error, response)
         if status >= 400:
-            raise TapError(f"{self.api_method}: HTTP {status} from {self.tap.api_url}: check `api_url`")
+            raise wrong_address
         if answer.result is None:
             raise RetryAfter(f"{self.api_method}: an answer with neither result nor error")
         self.tap.throttle.observe(answer.metadata.get("limits"))
+
+    def act_on_error(self, error: dict[str, Any], response: requests.Response) -> None:
+        """Raise what errors.py's table says for this error, after the auth or limits bookkeeping."""
+        try:
+            raise_for_error(self.api_method, error, self.requested_fields)
+        except TokenExpired as exc:
+            if not self.tap.auth.renew(used_token(response.request)):
+                raise TapError(f"{exc}; the API key in `access_token` has expired or is invalid: create a new "
+                               "key in the CoMagic UI") from None
+            raise
+        except RateLimited as exc:
+            # Some servers say when the limit resets in the error itself; else the last answer did.
+            data = error.get("data") or {}
+            self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
+            exc.wait = self.tap.throttle.on_limit_exceeded()
+            raise
 
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's default quotes the body and URL; ours carry nothing secret, but keep it short.
@@ -297,8 +292,9 @@ class CoMagicStream(RESTStream[int]):
                          self.api_method, exc.field, level=logging.WARNING)
                 continue
             answer = answer_of(response)
-            if answer.metadata.get("total_items") is not None:
-                page = Page(answer.records, total_items(response), response)
+            total = answer.metadata.get("total_items")
+            if total is not None:
+                page = Page(answer.records, int(total), response)
             else:  # no total from this server: a full page means there may be more
                 rows = answer.records()
                 total = offset + len(rows) + (1 if len(rows) >= page_size else 0)

@@ -94,6 +94,10 @@ class RetryAfter(RetriableAPIError):
         self.wait = wait
 
 
+class RateLimited(RetryAfter):
+    """``limit_exceeded``: retried once the limit resets."""
+
+
 class TokenExpired(RetryAfter):
     """The session token expired: the auth module logs in again before the retry."""
 
@@ -129,7 +133,7 @@ def raise_for_error(method: str, error: dict[str, Any], requested_fields: list[s
     if action is Action.RETRY:
         raise RetryAfter(str(failure))
     if action is Action.WAIT_LIMIT:
-        raise RetryAfter(str(failure))  # the limits module decides how long; see Throttle.on_limit_exceeded
+        raise RateLimited(str(failure))  # how long: the limits module (Throttle.on_limit_exceeded)
     if action is Action.REAUTH:
         raise TokenExpired(str(failure), wait=0)
     if action is Action.SPLIT_WINDOW:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import itertools
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -111,7 +112,7 @@ class ReportStream(CoMagicStream):
                 todo.extend(reversed(window.halves()))
                 continue
             dedup.start_window(_fmt(window.start), _fmt(window.end))
-            for page in _chain([first], pages):
+            for page in itertools.chain([first], pages):  # pages keep nothing once taken
                 for record in page.take():
                     value = api_second(record.get(rk))
                     if value is not None and value > last_second:
@@ -119,7 +120,6 @@ class ReportStream(CoMagicStream):
                     if dedup.is_repeat(record, value):
                         continue
                     yield record
-            del first
             self.finish_window(window)
             gc.unfreeze()  # see client.decode_records
 
@@ -215,12 +215,6 @@ class ReportStream(CoMagicStream):
             for key in [k for k in row if k not in known]:
                 del row[key]  # not asked for (a field the live API added, say): keep the catalog's promise
         return row
-
-
-def _chain(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
-    while head:
-        yield head.pop()
-    yield from rest
 
 
 def _datetime_paths(schema: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -436,7 +430,6 @@ class SalesStream(V3ReportStream):
     api_method = "get.sales_report"
     primary_keys = ("id",)
     replication_key = "date_time"
-    sort_field = "date_time"
 
 
 class ApiRequestsStream(V3ReportStream):
@@ -444,7 +437,6 @@ class ApiRequestsStream(V3ReportStream):
     api_method = "get.api_requests_report"
     primary_keys = ("date_time", "request_id", "method")  # no id in the report
     replication_key = "date_time"
-    sort_field = "date_time"
 
 
 STREAMS: list[type[ReportStream]] = [
@@ -452,3 +444,4 @@ STREAMS: list[type[ReportStream]] = [
     OfflineMessagesStream, VisitorSessionsStream, VisitorsStream, FinancialSummaryStream,
     FinancialCallLegsStream, SalesStream, ApiRequestsStream,
 ]
+STREAMS_BY_NAME: dict[str, type[ReportStream]] = {str(vars(s)["name"]): s for s in STREAMS}

@@ -20,10 +20,11 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_comagic.auth import CoMagicAuth
+from tap_comagic.client import load_schema
 from tap_comagic.errors import DailyLimitSpent, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
-from tap_comagic.streams import STREAMS
+from tap_comagic.streams import STREAMS, STREAMS_BY_NAME
 from tap_comagic.timezones import FromApi, as_account_time
 
 if TYPE_CHECKING:
@@ -175,12 +176,11 @@ class TapCoMagic(Tap):
         self.customer_id = c.get("customer_id")
         self.id_batch = ID_BATCH
         filters = c.get("filters") or {}
-        names = {str(vars(s)["name"]): s for s in STREAMS}
         for stream_name, spec in filters.items():
-            if stream_name not in names:
+            if stream_name not in STREAMS_BY_NAME:
                 raise TapError(f"`filters` names an unknown stream {stream_name!r}; streams: "
-                               + ", ".join(sorted(names)))
-            self._check_filter(stream_name, spec, names[stream_name])
+                               + ", ".join(sorted(STREAMS_BY_NAME)))
+            self._check_filter(stream_name, spec)
         self.filters: dict[str, Any] = dict(filters)
 
     def _bounded(self, name: str, default: int, low: int, high: int) -> int:
@@ -192,12 +192,10 @@ class TapCoMagic(Tap):
         return value
 
     @staticmethod
-    def _check_filter(stream_name: str, spec: Any, stream: type[CoMagicStream]) -> None:
-        from tap_comagic.client import load_schema
-
+    def _check_filter(stream_name: str, spec: Any) -> None:
         if not isinstance(spec, dict):
             raise TapError(f"`filters.{stream_name}` must be a CoMagic filter object")
-        _, flags = load_schema(str(vars(stream)["name"]))
+        _, flags = load_schema(stream_name)
         filterable = set(flags.get("filterable", ()))
 
         def walk(node: Any) -> None:
@@ -231,11 +229,8 @@ class TapCoMagic(Tap):
     def check_catalog(self) -> None:
         if self.input_catalog is None:
             return
-        schemas = {str(vars(s)["name"]): s for s in STREAMS}
-        from tap_comagic.client import load_schema
-
         for entry in self.input_catalog.streams:
-            if entry.tap_stream_id not in schemas:
+            if entry.tap_stream_id not in STREAMS_BY_NAME:
                 raise TapError(f"the catalog names stream `{entry.tap_stream_id}`, which tap-comagic does not have; "
                                "run discovery again (`--discover`)")
             properties = load_schema(entry.tap_stream_id)[0]["properties"]
