@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tests.specdoc import ROOT
 from tests.tap_harness import REPORTS, as_emitted, by_key, discover, keys_of, run_tap, select
 
 START, DAYS, WINDOW, PAGE = "2026-01-01", 200, 30, 500
@@ -110,10 +112,26 @@ def test_chat_messages_requests_grow_with_pages_not_with_chats(world):
 
 
 def test_fields_sent_are_the_selected_properties(world):
-    sim, run = world
+    """Every property of the stream's schema file (all selected here), not the API's default set."""
+    sim, _ = world
     for stream, (method, _, _) in REPORTS.items():
-        sent = next(e for e in sim.log if e.method == method)
-        assert sorted(sent.params["fields"]) == sorted(run.schemas[stream]["properties"])
+        schema = json.loads((ROOT / "tap_comagic" / "schemas" / f"{stream}.json").read_text("utf-8"))
+        for sent in (e for e in sim.log if e.method == method):
+            assert sorted(sent.params["fields"]) == sorted(schema["properties"])
+
+
+def test_deselected_fields_are_neither_requested_nor_emitted():
+    with Sandbox(SandboxConfig(seed=8, start=START, days=3)) as sim:
+        cfg = config(sim, end_date="2026-01-03 23:59:59")
+        dropped = {"ua_client_id", "tags", "visitor_city"}
+        run = run_tap(cfg, catalog=select(discover(cfg), {"calls"}, {"calls": dropped}))
+        assert run.returncode == 0, run.stderr[-2000:]
+        sent = [e for e in sim.log if e.method == "get.calls_report"]
+        assert sent
+        assert all(not dropped & set(e.params["fields"]) for e in sent)
+        assert "id" in sent[0].params["fields"]
+        assert run.records["calls"]
+        assert all(not dropped & set(r) for r in run.records["calls"])
 
 
 def test_state_bookmarks_are_the_newest_values_with_offsets(world):
