@@ -224,7 +224,8 @@ class CoMagicStream(RESTStream[int]):
             # Some servers say when the limit resets in the error itself; else the last answer did.
             data = error.get("data") or {}
             self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
-            exc.wait = self.tap.throttle.on_limit_exceeded()
+            exc.pause = self.tap.throttle.on_limit_exceeded()
+            exc.wait = 0.0  # the throttle holds the retry back; jitter must not shorten that
             raise
 
     def response_error_message(self, response: requests.Response) -> str:
@@ -256,9 +257,9 @@ class CoMagicStream(RESTStream[int]):
 
     def backoff_handler(self, details: Any) -> None:
         exc = details.get("exception")
-        self.log("%s: retry %d in %.1f s after %s", self.api_method, details.get("tries", 0),
-                 details.get("wait") or 0.0, exc if isinstance(exc, RetriableAPIError) else type(exc).__name__,
-                 level=logging.WARNING)
+        wait = exc.pause if isinstance(exc, RateLimited) else details.get("wait") or 0.0
+        self.log("%s: retry %d in %.1f s after %s", self.api_method, details.get("tries", 0), wait,
+                 exc if isinstance(exc, RetriableAPIError) else type(exc).__name__, level=logging.WARNING)
 
     # ---- pages -----------------------------------------------------------------------
 
