@@ -65,6 +65,11 @@ class ReportStream(CoMagicStream):
             params["filter"] = user_filter
         return params
 
+    def filtered(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the stream's `filters` entry, for the reports read by id or by month."""
+        user_filter = self.tap.filters.get(self.name)
+        return {**params, "filter": user_filter} if user_filter else params
+
     # ---- windows ----------------------------------------------------------------------
 
     def bounds(self, context: Context | None) -> tuple[dt.datetime, dt.datetime]:
@@ -341,7 +346,7 @@ class ChatMessagesStream(ReportStream):
         if not self._one_chat_per_request:
             size = self.tap.id_batch
             sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
-            batches = [{"chat_ids": chat_ids[i:i + size], **({"sort": sort} if sort else {})}
+            batches = [self.filtered({"chat_ids": chat_ids[i:i + size], **({"sort": sort} if sort else {})})
                        for i in range(0, len(chat_ids), size)]
             try:
                 yield from self.read_queries(batches)
@@ -358,7 +363,7 @@ class ChatMessagesStream(ReportStream):
             else:
                 self.commit_bookmark(None)
                 return
-        yield from self.read_queries([{"chat_id": chat_id} for chat_id in chat_ids])
+        yield from self.read_queries([self.filtered({"chat_id": chat_id}) for chat_id in chat_ids])
         self.commit_bookmark(None)
 
 
@@ -373,7 +378,7 @@ class VisitorsStream(ReportStream):
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
-        yield from self.read_queries([{"visitor_id": v} for v in context["visitor_ids"]])
+        yield from self.read_queries([self.filtered({"visitor_id": v}) for v in context["visitor_ids"]])
         self.commit_bookmark(None)
 
 
@@ -389,7 +394,7 @@ class FinancialSummaryStream(ReportStream):
         year, month = start.year, start.month
         first_day, last_day = start.date().isoformat(), end.date().isoformat()
         while (year, month) <= (end.year, end.month):
-            for page in self.pages({"year": year, "month": month}):
+            for page in self.pages(self.filtered({"year": year, "month": month})):
                 for record in page.take():
                     day = str(record.get("date") or "")[:10]
                     if first_day <= day <= last_day:
