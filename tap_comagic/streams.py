@@ -36,7 +36,6 @@ class ReportStream(CoMagicStream):
     # they are resumable whatever order the report returns rows in.
     is_sorted = True
     sort_field: ClassVar[str | None] = None  # the report sorts on its date field (else: server order)
-    int_fields: ClassVar[tuple[str, ...]] = ()  # declared string in the spec, hold integers
     # declared plain strings that hold account-local date-times: given the offset too, but kept
     # strings, so that a value of another shape still loads
     local_time_fields: ClassVar[tuple[tuple[str, ...], ...]] = ()
@@ -209,10 +208,6 @@ class ReportStream(CoMagicStream):
                             item[key] = convert(item[key])
                 elif isinstance(items, dict) and key in items:
                     items[key] = convert(items[key])
-        for key in self.int_fields:
-            value = row.get(key)
-            if isinstance(value, str):
-                row[key] = int(value) if value.strip().lstrip("-").isdigit() else None
         known = self._known
         if known is None:
             known = self._known = frozenset(self.requested_fields)
@@ -276,7 +271,6 @@ class ChatsStream(ReportStream):
     primary_keys = ("id",)
     replication_key = "date_time"
     sort_field = "date_time"
-    int_fields = ("duration",)  # declared string, holds seconds
 
     child_ids = ("id", "chat_ids")  # chat_messages: the window's chat ids, 1000 per request
 
@@ -305,7 +299,6 @@ class FinancialCallLegsStream(ReportStream):
     primary_keys = ("call_session_id", "leg_id")  # the report has no id
     replication_key = "start_time"
     sort_field = "start_time"
-    int_fields = ("call_session_id",)  # number in the table, string in the example
 
 
 class CallLegsStream(ReportStream):

@@ -4,6 +4,7 @@ api_requests key, and account zones with daylight saving time."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -94,3 +95,87 @@ def test_api_requests_declare_no_key_that_merges_distinct_requests() -> None:
     assert not key or max(keys.values()) == 1, f"key {key} is not unique: {keys.most_common(2)}"
     # nothing lost, nothing doubled at the windows' shared boundary seconds (the simulator's till is inclusive)
     assert Counter(map(repr, run.records["api_requests"])) == Counter(map(repr, truth))
+
+
+def wrong_shapes(body: bytes) -> bytes:
+    """Calls as a server that sends some values in another shape than the spec declares."""
+    doc = json.loads(body)
+    for row in (doc.get("result") or {}).get("data") or []:
+        if "talk_duration" not in row:
+            continue
+        row["id"] = str(row["id"])  # a digit string for an integer
+        if row["talk_duration"] is not None:
+            row["talk_duration"] = "n/a"  # no integer at all
+        if isinstance(row.get("contact_phone_number"), str) and row["contact_phone_number"].isdigit():
+            row["contact_phone_number"] = int(row["contact_phone_number"])  # a number for a string
+        if row.get("sale_cost") is not None:
+            row["sale_cost"] = str(row["sale_cost"])  # a numeric string for a number
+        if row.get("is_lost") is not None:
+            row["is_lost"] = str(row["is_lost"]).lower()  # "true"/"false" for a boolean
+        for tag in row.get("tags") or []:
+            tag["tag_id"] = "x"  # nested: no integer
+    return json.dumps(doc).encode()
+
+
+def test_values_of_the_wrong_shape_never_break_the_schema_nor_vanish_silently() -> None:
+    import jsonschema
+
+    with Sandbox(small_world()) as sim:
+        rewrite(sim, wrong_shapes)
+        run = run_tap(tap_config(sim), catalog=catalog({"calls"}), timeout=120)
+        truth = sim.truth("get.calls_report", START + " 00:00:00", END)
+    assert run.returncode == 0, run.stderr[-2000:]
+    schema = run.schemas["calls"]
+    for record in run.records["calls"]:
+        jsonschema.validate(record, schema)
+    expected = {}
+    for row in truth:
+        want = as_emitted(row)
+        if want["talk_duration"] is not None:
+            want["talk_duration"] = None
+        if isinstance(row.get("contact_phone_number"), str) and row["contact_phone_number"].isdigit():
+            want["contact_phone_number"] = str(int(row["contact_phone_number"]))
+        for tag in want.get("tags") or []:
+            tag["tag_id"] = None
+        expected[row["id"]] = want
+    emitted = {r["id"]: r for r in run.records["calls"]}
+    assert emitted == expected
+    # each null the tap had to make is told: stream, field and how many
+    warned: Counter[str] = Counter()
+    for line in run.stderr.splitlines():
+        match = re.search(r"calls: (\d+) value\(s\) of field `([^`]+)`", line)
+        if match and "| WARNING" in line:
+            warned[match.group(2)] += int(match.group(1))
+    assert set(warned) == {"talk_duration", "tags[].tag_id"}
+    # counted per page read: a record read twice at a shared window boundary is counted twice
+    assert warned["talk_duration"] >= sum(1 for r in truth if r["talk_duration"] is not None) > 0
+    assert warned["tags[].tag_id"] >= sum(len(r.get("tags") or []) for r in truth) > 0
+
+
+def test_the_decoder_converts_what_it_faithfully_can_and_nulls_the_rest_aloud(caplog) -> None:
+    import logging
+
+    import msgspec
+
+    from tap_comagic.client import load_schema
+    from tap_comagic.shapes import RecordDecoder
+
+    schema = {"properties": {"id": {"type": ["integer", "null"]}, "cost": {"type": ["number", "null"]},
+                             "name": {"type": ["string", "null"]}, "ok": {"type": ["boolean", "null"]},
+                             "list": {"type": ["array", "null"], "items": {"type": ["string", "null"]}}}}
+    decode = RecordDecoder("s", schema, ["id", "cost", "name", "ok", "list"], logging.getLogger("tap-test"))
+    typed = b'[{"id": 1, "cost": 2, "name": "a", "ok": true, "list": ["x"], "unasked": 1}]'
+    assert decode(msgspec.Raw(typed)) == [{"id": 1, "cost": 2, "name": "a", "ok": True, "list": ["x"]}]
+    mixed = (b'[{"id": "12", "cost": "2.5", "name": 7, "ok": "false", "list": [3, null]},'
+             b' {"id": "abc", "cost": "nan", "name": {"a": 1}, "ok": 2, "list": "x"}, 5]')
+    with caplog.at_level(logging.WARNING, logger="tap-test"):
+        rows = decode(msgspec.Raw(mixed))
+    assert rows == [{"id": 12, "cost": 2.5, "name": "7", "ok": False, "list": ["3", None]},
+                    {"id": None, "cost": None, "name": '{"a":1}', "ok": None, "list": None}]
+    told = " ".join(caplog.messages)
+    for field in ("`id`", "`cost`", "`ok`", "`list`", "not JSON objects"):
+        assert field in told
+    # the spec's string-declared chats.duration, declared an integer here, still reads a digit string
+    chats = load_schema("chats")[0]
+    assert RecordDecoder("chats", chats, ["duration"], logging.getLogger("tap-test"))(
+        msgspec.Raw(b'[{"duration": "42"}]')) == [{"duration": 42}]
