@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tap_comagic.client import CoMagicStream
 from tap_comagic.errors import CoMagicError, SplitWindow, TapError
 from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
-from tap_comagic.timezones import API_FORMAT, api_second, as_account_time
+from tap_comagic.timezones import API_FORMAT, AscendingFolds, api_second, instant, resume_point
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -48,6 +48,7 @@ class ReportStream(CoMagicStream):
         self._bookmark_candidate: str | None = None
         self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
+        self._folds: AscendingFolds | None = None
         # Kept across read_range calls: a child reads its parent's windows one context at a time.
         self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
         self._batch: list[Any] = []
@@ -75,15 +76,12 @@ class ReportStream(CoMagicStream):
         start, end = self.tap.start_date, self.tap.end_date
         bookmark = self.get_starting_replication_key_value(context)
         if bookmark:
-            resume = as_account_time(dt.datetime.fromisoformat(str(bookmark)), self.tap.zone)
+            resume = resume_point(self._moment(str(bookmark)), self.tap.zone)
             start = max(start, resume - dt.timedelta(days=self.tap.lookback_days))
         return start, end
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:
-        def moment(text: str) -> dt.datetime:
-            return as_account_time(dt.datetime.fromisoformat(text), self.tap.zone)
-
-        return max(value, start_date_value, key=moment)
+        return max(value, start_date_value, key=self._moment)
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
@@ -167,7 +165,12 @@ class ReportStream(CoMagicStream):
         # The SDK would move the bookmark on every record; ours waits for the window to end so
         # that an interrupted run resumes from the last complete window (see finish_window).
         value = latest_record.get(self.replication_key or "")
-        if value is not None and (self._bookmark_candidate is None or value > self._bookmark_candidate):
+        if value is None:
+            return
+        candidate = self._bookmark_candidate
+        # RFC 3339 strings compare as instants only when they carry the same offset
+        if candidate is None or (value > candidate if value[-6:] == candidate[-6:]
+                                 else self._moment(value) > self._moment(candidate)):
             self._bookmark_candidate = value
 
     def commit_bookmark(self, context: Context | None) -> None:
@@ -182,9 +185,16 @@ class ReportStream(CoMagicStream):
         self._write_state_message()
 
     def _moment(self, value: str) -> dt.datetime:
-        return as_account_time(dt.datetime.fromisoformat(value), self.tap.zone)
+        # the instant, not the wall time: "02:50+02:00" is before "02:10+01:00" on the autumn night
+        return instant(value, self.tap.zone)
 
     # ---- records ----------------------------------------------------------------------
+
+    def _ascending_folds(self) -> AscendingFolds:
+        """The repeated autumn hour told apart on the field the report is read in ascending order of
+        (sorted by it, window after window); no field when the report is read in another order."""
+        ascending = self.sort_field is not None and self.sort_field in self.sortable
+        return AscendingFolds(self.tap.from_api, self.sort_field if ascending else None)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         if self.child_ids is not None and self.has_selected_descendents:
@@ -194,11 +204,14 @@ class ReportStream(CoMagicStream):
                 if self.child_ids_once_per_run:
                     self._batched.add(value)
         convert = self.tap.from_api
+        folds = self._folds
+        if folds is None:
+            folds = self._folds = self._ascending_folds()
         for path in self._datetime_paths:
             if len(path) == 1:
                 key = path[0]
                 if key in row:
-                    row[key] = convert(row[key])
+                    row[key] = folds(row[key]) if key == folds.field else convert(row[key])
             else:
                 parent, key = path
                 items = row.get(parent)

@@ -3,11 +3,13 @@ api_requests key, and account zones with daylight saving time."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tap_comagic.sandbox import Sandbox
 from tests.reliability_helpers import END, START, catalog, error_lines, small_world, tap_config
@@ -179,3 +181,84 @@ def test_the_decoder_converts_what_it_faithfully_can_and_nulls_the_rest_aloud(ca
     chats = load_schema("chats")[0]
     assert RecordDecoder("chats", chats, ["duration"], logging.getLogger("tap-test"))(
         msgspec.Raw(b'[{"duration": "42"}]')) == [{"duration": 42}]
+
+
+# ---- daylight saving time: the repeated autumn hour -----------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC = dt.timezone.utc
+# one call every 7 minutes across the night the clocks go back (2026-10-25, 03:00 CEST -> 02:00 CET):
+# both occurrences of 02:xx hold calls: 02:06-02:55 at +02:00, then 02:02-02:58 at +01:00
+AUTUMN = [dt.datetime(2026, 10, 24, 22, tzinfo=UTC) + dt.timedelta(minutes=7 * i) for i in range(52)]
+
+
+def wall(moment: dt.datetime) -> str:
+    return moment.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def autumn_server(sim: Sandbox, keeps: str) -> None:
+    """get.calls_report as a server keeping ``instants`` (sorted by them; it reads an ambiguous parameter
+    as the first occurrence) or ``wall`` times (sorted and compared as strings)."""
+    from tap_comagic.sandbox.server import _Answer
+
+    original = sim.handle
+
+    def handle(body: bytes) -> Any:
+        request = json.loads(body)
+        if request.get("method") != "get.calls_report":
+            return original(body)
+        params = request["params"]
+        low, high = params["date_from"], params["date_till"]
+        if keeps == "instants":
+            first = [dt.datetime.fromisoformat(t).replace(tzinfo=BERLIN) for t in (low, high)]
+            rows = [m for m in AUTUMN if first[0] <= m <= first[1]]
+        else:
+            rows = sorted((m for m in AUTUMN if low <= wall(m) <= high), key=wall)
+        page = rows[params["offset"]:params["offset"] + params["limit"]]
+        data = [{"id": AUTUMN.index(m) + 1, "start_time": wall(m)} for m in page]
+        result = {"data": data, "metadata": {"total_items": len(rows)}}
+        return _Answer(body=[json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode()])
+
+    sim.handle = handle  # type: ignore[method-assign]
+
+
+def autumn_run(keeps: str) -> list[dict[str, Any]]:
+    with Sandbox(small_world(timezone="Europe/Berlin")) as sim:
+        autumn_server(sim, keeps)
+        # windows of a day from 02:30: one boundary falls inside the repeated hour
+        config = tap_config(sim, start_date="2026-10-24 02:30:00", end_date="2026-10-25 06:00:00",
+                            timezone="Europe/Berlin", page_size=5)
+        run = run_tap(config, catalog=catalog({"calls"}), timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    calls = run.records["calls"]
+    assert sorted(c["id"] for c in calls) == list(range(1, len(AUTUMN) + 1))  # each once, none lost
+    return calls
+
+
+def test_a_report_sorted_by_instant_gets_both_offsets_of_the_repeated_hour_right() -> None:
+    for call in autumn_run("instants"):
+        assert dt.datetime.fromisoformat(call["start_time"]) == AUTUMN[call["id"] - 1], call
+
+
+def test_a_report_sorted_by_wall_time_gets_one_of_the_two_valid_offsets() -> None:
+    for call in autumn_run("wall"):
+        local = dt.datetime.fromisoformat(wall(AUTUMN[call["id"] - 1]))
+        readings = {local.replace(tzinfo=BERLIN, fold=f).astimezone(UTC) for f in (0, 1)}
+        assert dt.datetime.fromisoformat(call["start_time"]) in readings, call
+
+
+def test_bookmarks_compare_instants_across_the_offset_change() -> None:
+    from tap_comagic.tap import TapCoMagic
+
+    first, second = "2026-10-25T02:50:00+02:00", "2026-10-25T02:10:00+01:00"  # 00:50 and 01:10 UTC
+    state = {"bookmarks": {"calls": {"replication_key": "start_time", "replication_key_value": first}}}
+    tap = TapCoMagic(config={"access_token": "k", "start_date": "2026-10-01", "end_date": "2026-10-31",
+                             "timezone": "Europe/Berlin", "lookback_days": 0}, state=state)
+    calls: Any = tap.streams["calls"]
+    calls._increment_stream_state({"start_time": first})
+    calls._increment_stream_state({"start_time": second})
+    assert calls._bookmark_candidate == second
+    assert calls.compare_start_date(second, first) == second
+    # resuming from 02:50 (first occurrence) asks from before both 02:50s, however the API reads them
+    calls._write_starting_replication_value(None)
+    assert calls.bounds(None)[0] == dt.datetime(2026, 10, 25, 1, 50)
