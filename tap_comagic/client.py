@@ -14,8 +14,8 @@ import itertools
 import json
 import logging
 import random
-from collections.abc import Generator, Iterable, Iterator
-from functools import cached_property
+from collections.abc import Callable, Generator, Iterable, Iterator
+from functools import cached_property, partial
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +40,7 @@ from tap_comagic.errors import (
     raise_for_error,
 )
 from tap_comagic.pagination import Page, ReportPaginator, read_pages
+from tap_comagic.shapes import RecordDecoder
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -78,8 +79,10 @@ class Answer(msgspec.Struct):
         meta = self.result.metadata if self.result.metadata is not None else self.result.meta_data
         return meta or {}
 
-    def records(self) -> list[dict[str, Any]]:
-        return decode_records(self.result.data if self.result is not None else None)
+    def records(self, decode: Callable[[msgspec.Raw | None], list[dict[str, Any]]] | None = None
+                ) -> list[dict[str, Any]]:
+        """The records, decoded by ``decode`` (a stream's :class:`~tap_comagic.shapes.RecordDecoder`)."""
+        return (decode or decode_records)(self.result.data if self.result is not None else None)
 
 
 def answer_of(response: requests.Response) -> Answer:
@@ -137,8 +140,8 @@ class CoMagicStream(RESTStream[int]):
 
     api_method: ClassVar[str]
     path = ""
-    # The tap guarantees the types itself (fields requested = schema properties, values
-    # converted in post_process), so the SDK's per-record conformance pass is not needed.
+    # The tap guarantees the types itself (fields requested = schema properties, values held to their
+    # declared types while decoding: shapes.py), so the SDK's per-record conformance pass is not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, tap: TapCoMagic) -> None:
@@ -224,7 +227,8 @@ class CoMagicStream(RESTStream[int]):
             # Some servers say when the limit resets in the error itself; else the last answer did.
             data = error.get("data") or {}
             self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
-            exc.wait = self.tap.throttle.on_limit_exceeded()
+            exc.pause = self.tap.throttle.on_limit_exceeded()
+            exc.wait = 0.0  # the throttle holds the retry back; jitter must not shorten that
             raise
 
     def response_error_message(self, response: requests.Response) -> str:
@@ -256,9 +260,9 @@ class CoMagicStream(RESTStream[int]):
 
     def backoff_handler(self, details: Any) -> None:
         exc = details.get("exception")
-        self.log("%s: retry %d in %.1f s after %s", self.api_method, details.get("tries", 0),
-                 details.get("wait") or 0.0, exc if isinstance(exc, RetriableAPIError) else type(exc).__name__,
-                 level=logging.WARNING)
+        wait = exc.pause if isinstance(exc, RateLimited) else details.get("wait") or 0.0
+        self.log("%s: retry %d in %.1f s after %s", self.api_method, details.get("tries", 0), wait,
+                 exc if isinstance(exc, RetriableAPIError) else type(exc).__name__, level=logging.WARNING)
 
     # ---- pages -----------------------------------------------------------------------
 
@@ -294,13 +298,22 @@ class CoMagicStream(RESTStream[int]):
             answer = answer_of(response)
             total = answer.metadata.get("total_items")
             if total is not None:
-                page = Page(answer.records, int(total), response)
+                page = Page(partial(answer.records, self.record_decoder), int(total), response)
             else:  # no total from this server: a full page means there may be more
-                rows = answer.records()
+                rows = answer.records(self.record_decoder)
                 total = offset + len(rows) + (1 if len(rows) >= page_size else 0)
                 page = Page(rows.copy, total, response, exact_total=False)
             release(response, page.total)
             return page
+
+    @property
+    def record_decoder(self) -> RecordDecoder:
+        """Decodes a page into the fields asked for, each in its declared type (see shapes.py)."""
+        decoder = self.__dict__.get("_record_decoder")
+        if decoder is None:  # built at the first page, once the catalog's selection is known
+            decoder = self.__dict__["_record_decoder"] = RecordDecoder(
+                self.name, self.schema, self.requested_fields, self.logger)
+        return decoder
 
     def fields_param(self) -> str | None:
         return "fields"
@@ -326,7 +339,7 @@ class CoMagicStream(RESTStream[int]):
     # The SDK's own request loop (request_records) is not used: windows, pages and batches go through
     # pages()/read_pages(). These two abstract methods still answer correctly for anyone who calls them.
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        yield from answer_of(response).records()
+        yield from answer_of(response).records(self.record_decoder)
 
     def get_new_paginator(self) -> ReportPaginator:
         return ReportPaginator(self.tap.page_size, total_items)

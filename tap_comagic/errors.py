@@ -95,7 +95,9 @@ class RetryAfter(RetriableAPIError):
 
 
 class RateLimited(RetryAfter):
-    """``limit_exceeded``: retried once the limit resets."""
+    """``limit_exceeded``: retried once the limit resets (the throttle pauses for ``pause`` seconds)."""
+
+    pause = 0.0
 
 
 class TokenExpired(RetryAfter):

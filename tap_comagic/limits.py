@@ -15,6 +15,8 @@ from typing import Any
 
 from tap_comagic.errors import DailyLimitSpent
 
+MINUTE = 60.0  # a per-minute budget, however its minute is aligned, is whole again within this
+
 
 def _int(value: Any) -> int | None:
     try:
@@ -38,6 +40,7 @@ class Throttle:
         self.day_remaining: int | None = None
         self._minute_reset_at: float | None = None
         self._day_reset_at: float | None = None
+        self._paused_until = 0.0  # after limit_exceeded: no request before this
         self.waited_seconds = 0.0
 
     def observe(self, limits: Mapping[str, Any] | None) -> None:
@@ -66,9 +69,9 @@ class Throttle:
         with self._lock:
             if self.day_remaining is not None and self.day_remaining <= 0:
                 raise DailyLimitSpent(self.day_reset_in())
-            wait = 0.0
+            wait = max(0.0, self._paused_until - self._clock())  # every worker waits out a refusal
             if self.minute_remaining is not None and self.minute_remaining <= self.reserve:
-                wait = self.minute_reset_in() or 0.0
+                wait = max(wait, self.minute_reset_in() or 0.0)
                 self.minute_remaining = None  # unknown until the next answer tells
             if self.minute_remaining is not None:
                 self.minute_remaining -= 1
@@ -78,13 +81,21 @@ class Throttle:
             self.waited_seconds += wait
             self._sleep(wait)
 
-    def on_limit_exceeded(self) -> float | None:
-        """Seconds to wait before retrying after ``limit_exceeded`` (None: use the back-off)."""
+    def on_limit_exceeded(self) -> float:
+        """Pause every request until the limit resets; the seconds of that pause.
+
+        The reset comes from the error or the last answer; when neither says, or what they said is
+        past or zero, the minute is waited out: retrying at once would only be refused again. The
+        pause is taken in :meth:`before_request`, through the throttle's own (injectable) sleep,
+        whatever the back-off's jitter would make of it.
+        """
         with self._lock:
             if self.day_remaining is not None and self.day_remaining <= 0:
                 raise DailyLimitSpent(self.day_reset_in())
             self.minute_remaining = None
-            return self.minute_reset_in()
+            wait = self.minute_reset_in() or MINUTE
+            self._paused_until = max(self._paused_until, self._clock() + wait)
+            return wait
 
     def parallelism(self, wanted: int) -> int:
         """Parallel requests allowed now: never more than the minute budget left."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tap_comagic.client import CoMagicStream
 from tap_comagic.errors import CoMagicError, SplitWindow, TapError
 from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
-from tap_comagic.timezones import API_FORMAT, api_second, as_account_time
+from tap_comagic.timezones import API_FORMAT, AscendingFolds, api_second, instant, resume_point
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -36,7 +36,6 @@ class ReportStream(CoMagicStream):
     # they are resumable whatever order the report returns rows in.
     is_sorted = True
     sort_field: ClassVar[str | None] = None  # the report sorts on its date field (else: server order)
-    int_fields: ClassVar[tuple[str, ...]] = ()  # declared string in the spec, hold integers
     # declared plain strings that hold account-local date-times: given the offset too, but kept
     # strings, so that a value of another shape still loads
     local_time_fields: ClassVar[tuple[tuple[str, ...], ...]] = ()
@@ -49,6 +48,7 @@ class ReportStream(CoMagicStream):
         self._bookmark_candidate: str | None = None
         self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
+        self._folds: AscendingFolds | None = None
         # Kept across read_range calls: a child reads its parent's windows one context at a time.
         self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
         self._batch: list[Any] = []
@@ -65,21 +65,23 @@ class ReportStream(CoMagicStream):
             params["filter"] = user_filter
         return params
 
+    def filtered(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the stream's `filters` entry, for the reports read by id or by month."""
+        user_filter = self.tap.filters.get(self.name)
+        return {**params, "filter": user_filter} if user_filter else params
+
     # ---- windows ----------------------------------------------------------------------
 
     def bounds(self, context: Context | None) -> tuple[dt.datetime, dt.datetime]:
         start, end = self.tap.start_date, self.tap.end_date
         bookmark = self.get_starting_replication_key_value(context)
         if bookmark:
-            resume = as_account_time(dt.datetime.fromisoformat(str(bookmark)), self.tap.zone)
+            resume = resume_point(self._moment(str(bookmark)), self.tap.zone)
             start = max(start, resume - dt.timedelta(days=self.tap.lookback_days))
         return start, end
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:
-        def moment(text: str) -> dt.datetime:
-            return as_account_time(dt.datetime.fromisoformat(text), self.tap.zone)
-
-        return max(value, start_date_value, key=moment)
+        return max(value, start_date_value, key=self._moment)
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
@@ -163,7 +165,12 @@ class ReportStream(CoMagicStream):
         # The SDK would move the bookmark on every record; ours waits for the window to end so
         # that an interrupted run resumes from the last complete window (see finish_window).
         value = latest_record.get(self.replication_key or "")
-        if value is not None and (self._bookmark_candidate is None or value > self._bookmark_candidate):
+        if value is None:
+            return
+        candidate = self._bookmark_candidate
+        # RFC 3339 strings compare as instants only when they carry the same offset
+        if candidate is None or (value > candidate if value[-6:] == candidate[-6:]
+                                 else self._moment(value) > self._moment(candidate)):
             self._bookmark_candidate = value
 
     def commit_bookmark(self, context: Context | None) -> None:
@@ -178,9 +185,16 @@ class ReportStream(CoMagicStream):
         self._write_state_message()
 
     def _moment(self, value: str) -> dt.datetime:
-        return as_account_time(dt.datetime.fromisoformat(value), self.tap.zone)
+        # the instant, not the wall time: "02:50+02:00" is before "02:10+01:00" on the autumn night
+        return instant(value, self.tap.zone)
 
     # ---- records ----------------------------------------------------------------------
+
+    def _ascending_folds(self) -> AscendingFolds:
+        """The repeated autumn hour told apart on the field the report is read in ascending order of
+        (sorted by it, window after window); no field when the report is read in another order."""
+        ascending = self.sort_field is not None and self.sort_field in self.sortable
+        return AscendingFolds(self.tap.from_api, self.sort_field if ascending else None)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         if self.child_ids is not None and self.has_selected_descendents:
@@ -190,11 +204,14 @@ class ReportStream(CoMagicStream):
                 if self.child_ids_once_per_run:
                     self._batched.add(value)
         convert = self.tap.from_api
+        folds = self._folds
+        if folds is None:
+            folds = self._folds = self._ascending_folds()
         for path in self._datetime_paths:
             if len(path) == 1:
                 key = path[0]
                 if key in row:
-                    row[key] = convert(row[key])
+                    row[key] = folds(row[key]) if key == folds.field else convert(row[key])
             else:
                 parent, key = path
                 items = row.get(parent)
@@ -204,10 +221,6 @@ class ReportStream(CoMagicStream):
                             item[key] = convert(item[key])
                 elif isinstance(items, dict) and key in items:
                     items[key] = convert(items[key])
-        for key in self.int_fields:
-            value = row.get(key)
-            if isinstance(value, str):
-                row[key] = int(value) if value.strip().lstrip("-").isdigit() else None
         known = self._known
         if known is None:
             known = self._known = frozenset(self.requested_fields)
@@ -271,7 +284,6 @@ class ChatsStream(ReportStream):
     primary_keys = ("id",)
     replication_key = "date_time"
     sort_field = "date_time"
-    int_fields = ("duration",)  # declared string, holds seconds
 
     child_ids = ("id", "chat_ids")  # chat_messages: the window's chat ids, 1000 per request
 
@@ -300,7 +312,6 @@ class FinancialCallLegsStream(ReportStream):
     primary_keys = ("call_session_id", "leg_id")  # the report has no id
     replication_key = "start_time"
     sort_field = "start_time"
-    int_fields = ("call_session_id",)  # number in the table, string in the example
 
 
 class CallLegsStream(ReportStream):
@@ -341,7 +352,7 @@ class ChatMessagesStream(ReportStream):
         if not self._one_chat_per_request:
             size = self.tap.id_batch
             sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
-            batches = [{"chat_ids": chat_ids[i:i + size], **({"sort": sort} if sort else {})}
+            batches = [self.filtered({"chat_ids": chat_ids[i:i + size], **({"sort": sort} if sort else {})})
                        for i in range(0, len(chat_ids), size)]
             try:
                 yield from self.read_queries(batches)
@@ -358,7 +369,7 @@ class ChatMessagesStream(ReportStream):
             else:
                 self.commit_bookmark(None)
                 return
-        yield from self.read_queries([{"chat_id": chat_id} for chat_id in chat_ids])
+        yield from self.read_queries([self.filtered({"chat_id": chat_id}) for chat_id in chat_ids])
         self.commit_bookmark(None)
 
 
@@ -373,7 +384,7 @@ class VisitorsStream(ReportStream):
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
-        yield from self.read_queries([{"visitor_id": v} for v in context["visitor_ids"]])
+        yield from self.read_queries([self.filtered({"visitor_id": v}) for v in context["visitor_ids"]])
         self.commit_bookmark(None)
 
 
@@ -389,7 +400,7 @@ class FinancialSummaryStream(ReportStream):
         year, month = start.year, start.month
         first_day, last_day = start.date().isoformat(), end.date().isoformat()
         while (year, month) <= (end.year, end.month):
-            for page in self.pages({"year": year, "month": month}):
+            for page in self.pages(self.filtered({"year": year, "month": month})):
                 for record in page.take():
                     day = str(record.get("date") or "")[:10]
                     if first_day <= day <= last_day:
@@ -435,8 +446,16 @@ class SalesStream(V3ReportStream):
 class ApiRequestsStream(V3ReportStream):
     name = "api_requests"
     api_method = "get.api_requests_report"
-    primary_keys = ("date_time", "request_id", "method")  # no id in the report
+    # No field identifies a row: `request_id` is the caller's JSON-RPC id (often a constant, sometimes a
+    # string), and two calls of one method can share a second and an address. A key made of them would
+    # make targets merge distinct requests; none is declared, so targets append (see README).
+    primary_keys = ()
     replication_key = "date_time"
+
+    def __init__(self, tap: TapCoMagic) -> None:
+        super().__init__(tap)
+        # a row returned again at a shared window boundary is known by all of its fields
+        self._dedup = BoundaryDedup(tuple(self.schema["properties"]), self.replication_key or "")
 
 
 STREAMS: list[type[ReportStream]] = [

@@ -40,6 +40,13 @@ LOOPBACK = ("localhost", "127.0.0.1", "::1")
 SECRET_SETTINGS = ("access_token", "password")
 
 
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {list: "list", str: "string", int: "number", float: "number", Decimal: "number",
+            dict: "object"}.get(type(value), "null" if value is None else type(value).__name__)
+
+
 def parse_datetime_setting(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
     """A date or date-time setting as naive account-local time (naive input is account time)."""
     text = value.strip()
@@ -108,6 +115,10 @@ class TapCoMagic(Tap):
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        state = kwargs.get("state")
+        if state is not None and not isinstance(state, dict):  # the SDK would take it for a file name
+            self._refuse_state(f"the state is a JSON {_json_kind(state)}, not an object: pass the state file the "
+                               "target last wrote, or none to start at `start_date`")
         super().__init__(*args, **kwargs)
         try:
             self.check_settings()
@@ -214,6 +225,21 @@ class TapCoMagic(Tap):
                 raise TapError(f"`filters.{stream_name}`: field {field!r} is not filterable in this report")
 
         walk(spec)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        bookmarks = state.get("bookmarks", {})
+        if not isinstance(bookmarks, dict):
+            self._refuse_state(f"the state's `bookmarks` is a JSON {_json_kind(bookmarks)}, not an object of "
+                               "stream name -> bookmark: fix it or delete it (streams then start at `start_date`)")
+        for stream, bookmark in bookmarks.items():
+            if not isinstance(bookmark, dict):
+                self._refuse_state(f"the state's bookmark of stream `{stream}` is a JSON {_json_kind(bookmark)}, "
+                                   "not an object: fix it or delete it (the stream then starts at `start_date`)")
+        super().load_state(state)
+
+    @staticmethod
+    def _refuse_state(message: str) -> NoReturn:
+        raise ConfigValidationError(message, errors=[message])
 
     def check_state(self) -> None:
         for stream, bookmark in (self.state.get("bookmarks") or {}).items():

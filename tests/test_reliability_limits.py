@@ -50,6 +50,24 @@ def test_limit_bursts_are_waited_out_and_retried() -> None:
     assert all("limit_exceeded" in line for line in retry_lines(run.stderr))
 
 
+def test_limit_errors_without_a_reset_time_wait_out_the_minute() -> None:
+    # Bursts of refusals lasting 30 s whose errors carry no reset time; a retry at once is refused again.
+    faults = Faults(seed=3, limit_burst=0.1, limit_reset_seconds=30, limit_error_resets=False)
+    with Sandbox(small_world(), faults=faults) as sim:
+        run = run_in_process(sim, tap_config(sim, max_retries=2), catalog=catalog())
+        refused = sorted(e.at for e in sim.log if e.outcome == "limit_exceeded")
+        cmp = compare(run.records, truth(sim, DEFAULT_STREAMS))
+    bursts, burst_end = 0, float("-inf")
+    for at in refused:
+        if at >= burst_end:
+            bursts, burst_end = bursts + 1, at + 30
+    assert bursts >= 2, "the simulator started too few bursts for the test to mean anything"
+    assert run.exit_code == 0
+    assert cmp.ok, cmp.detail
+    assert run.slept > 59 * bursts  # each burst was waited out on the simulator's clock ...
+    assert len(refused) <= 2 * bursts  # ... not retried into (two workers may each be refused once)
+
+
 @pytest.fixture(scope="module")
 def day_spent() -> Iterator[tuple[Sandbox, Run]]:
     with Sandbox(small_world(day_limit=25)) as sim:

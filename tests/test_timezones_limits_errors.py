@@ -63,6 +63,23 @@ def test_throttle_waits_for_the_minute_reset_before_spending_the_last_points():
     assert c.slept == [30]
 
 
+@pytest.mark.parametrize(("announced", "elapsed", "pause"), [
+    (None, 0, 60),  # no reset time anywhere: wait out the minute
+    ({"minute_remaining": 5, "minute_reset": 10}, 30, 60),  # the reset announced has passed: stale
+    ({"minute_remaining": 0, "minute_reset": 0}, 0, 60),  # "resets now", yet refused
+    ({"minute_remaining": 5, "minute_reset": 40}, 15, 25),  # a reset still ahead: wait until it
+])
+def test_limit_exceeded_pauses_every_request_until_the_minute_resets(announced, elapsed, pause):
+    c = Clock()
+    t = Throttle(reserve=1, sleep=c.sleep, clock=lambda: c.now)
+    t.observe(announced)
+    c.now += elapsed
+    assert t.on_limit_exceeded() == pause
+    t.before_request()  # the retry, or any other worker's next request
+    t.before_request()
+    assert c.slept == [pause]
+
+
 def test_throttle_ignores_empty_and_unknown_limits_and_caps_parallelism():
     t = Throttle(reserve=1)
     t.observe({})

@@ -55,5 +55,6 @@ class Faults:
     internal_error: float = 0.0  # JSON-RPC error internal_error
     limit_burst: float = 0.0  # starts a burst: limit_exceeded for limit_reset_seconds (clock time)
     limit_reset_seconds: float = 1.0
+    limit_error_resets: bool = True  # False: limit_exceeded errors say how many points remain, not when they reset
     token_expiry: float = 0.0  # the login.user token of this request expires now: access_token_expired
     disabled_methods: frozenset[str] = frozenset()  # answered method_component_disabled (always)

@@ -481,9 +481,15 @@ class Sandbox:
                 self._burst_until = now + self.faults.limit_reset_seconds
             if self._burst_until > now:
                 self.injected["limit_burst"] += 1
-                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._limits(now)}})
+                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._error_limits(now)}})
             if (self._minute.used >= self.config.minute_limit) or (self._day.used >= self.config.day_limit):
-                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._limits(now)}})
+                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._error_limits(now)}})
+
+    def _error_limits(self, now: float) -> dict[str, int]:
+        limits = self._limits(now)
+        if not self.faults.limit_error_resets:
+            del limits["minute_reset"], limits["day_reset"]
+        return limits
 
     def _charge(self) -> dict[str, int]:
         now = self.clock.now()
