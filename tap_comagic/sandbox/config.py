@@ -36,6 +36,7 @@ class SandboxConfig:
     latency: float = 0.0
     disabled_methods: frozenset[str] = frozenset()
     max_chat_ids: int = 1000  # longest accepted `chat_ids` array
+    call_center: bool = True  # the call-center component: without it get.employee_stat is disabled
 
 
 @dataclass
