@@ -240,6 +240,12 @@ class CampaignDailyStatStream(DayStream):
                 row["cost_sum"] = float(cost)
             except ValueError:
                 row["cost_sum"] = None
+        # two levels down, deeper than the shared conversion of date-times goes
+        convert = self.tap.from_api
+        for communication in row.get("communications") or ():
+            for tag in communication.get("tags") or ():
+                if "tag_change_time" in tag:
+                    tag["tag_change_time"] = convert(tag["tag_change_time"])
         return super().post_process(row, context)
 
 

@@ -1,0 +1,228 @@
+"""The reference tables and summary reports against the simulator: its data, its joins, its request count."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tap_comagic.tap import TapCoMagic
+from tests.tap_harness import as_emitted, by_key, discover, run_tap, select
+
+START = "2026-01-01"
+# stream -> (API method, primary key); written from the issue, not from the tap
+TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "account": ("get.account", ("app_id",)),
+    "sites": ("get.sites", ("id",)),
+    "site_blocks": ("get.site_blocks", ("id",)),
+    "campaigns": ("get.campaigns", ("id",)),
+    "virtual_numbers": ("get.virtual_numbers", ("id",)),
+    "employees": ("get.employees", ("id",)),
+    "employee_groups": ("get.group_employees", ("id",)),
+    "tags": ("get.tags", ("id",)),
+    "statuses": ("get.statuses", ("id",)),
+    "scenarios": ("get.scenarios", ("id",)),
+}
+DAILY = {"ct_summary": "get.ct_summary_report", "ct_ac_summary": "get.ct_ac_summary_report",
+         "employee_stat": "get.employee_stat"}
+REPORTS = {"calls", "call_legs", "chats", "chat_messages", "goals", "offline_messages", "communications"}
+
+
+def world_config(**overrides: Any) -> SandboxConfig:
+    base: dict[str, Any] = {"seed": 5, "start": START, "days": 6, "calls_per_day": 12, "chats_per_day": 4,
+                            "goals_per_day": 5, "offline_messages_per_day": 3, "visitor_sessions_per_day": 10,
+                            "api_requests_per_day": 1}
+    base.update(overrides)
+    return SandboxConfig(**base)
+
+
+def tap_config(sim: Sandbox, end: str, **extra: Any) -> dict[str, Any]:
+    return {"api_url": sim.url, "access_token": sim.api_key, "start_date": START, "end_date": end,
+            "window_days": 2, "lookback_days": 0, "retry_backoff_seconds": 0.01, **extra}
+
+
+def requests_of(sim: Sandbox, method: str) -> list[dict[str, Any]]:
+    return [r.params for r in sim.log if r.method == method and r.outcome == "ok"]
+
+
+def days(first: int, last: int) -> list[str]:
+    return [f"2026-01-{d:02d}" for d in range(first, last + 1)]
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[Sandbox, Any]]:
+    """Four days: every new stream and the reports that name their ids."""
+    with Sandbox(world_config()) as sim:
+        cfg = tap_config(sim, "2026-01-04 23:59:59")
+        run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES) | set(DAILY) | {"campaign_daily_stat"} | REPORTS))
+        assert run.returncode == 0, run.stderr[-3000:]
+        yield sim, run
+
+
+@pytest.mark.parametrize("stream", sorted(TABLES))
+def test_reference_table_equals_the_account_in_one_request(world, stream):
+    sim, run = world
+    method, key = TABLES[stream]
+    truth = [as_emitted(r) for r in sim.truth(method)]
+    assert truth
+    assert len(run.records[stream]) == len(truth)
+    assert by_key(run.records[stream], key) == by_key(truth, key)
+    assert len(requests_of(sim, method)) == 1  # fewer than 10,000 rows: one page
+
+
+def test_account_is_the_clients_own(world):
+    sim, run = world
+    assert run.records["account"] == [{"app_id": sim.config.app_id, "name": run.records["account"][0]["name"],
+                                       "timezone": "Europe/Moscow"}]
+
+
+def site_ids(sim: Sandbox) -> list[int]:
+    return [s["id"] for s in sim.truth("get.sites")]
+
+
+def test_daily_summaries_are_one_day_per_request(world):
+    sim, run = world
+    sites = site_ids(sim)
+    for stream, method in DAILY.items():
+        per_site = stream == "ct_ac_summary"
+        truth = []
+        for day in days(1, 4):
+            for site in sites if per_site else [None]:
+                params = {"site_id": site} if per_site else {}
+                for row in sim.truth(method, f"{day} 00:00:00", f"{day} 23:59:59", **params):
+                    truth.append({**as_emitted(row), "date": day, **params})
+        assert truth, stream
+        assert sorted(map(repr, run.records[stream])) == sorted(map(repr, truth)), stream
+        asked = Counter((p["date_from"], p["date_till"], p.get("site_id")) for p in requests_of(sim, method))
+        assert asked == Counter((f"{d} 00:00:00", f"{d} 23:59:59", s)
+                                for d in days(1, 4) for s in (sites if per_site else [None])), stream
+
+
+def test_ct_summary_counts_the_calls_of_each_site_and_day(world):
+    _, run = world
+    calls = Counter((c["site_id"], c["start_time"][:10]) for c in run.records["calls"])
+    assert sum(calls.values()) > 0
+    assert {(r["site_id"], r["date"]): r["calls_count"] for r in run.records["ct_summary"]} == {
+        (r["site_id"], r["date"]): calls.get((r["site_id"], r["date"]), 0) for r in run.records["ct_summary"]}
+
+
+def test_campaign_daily_stat_reads_every_site_once_per_window(world):
+    sim, run = world
+    sites = site_ids(sim)
+    truth = [as_emitted(r) for s in sites
+             for r in sim.truth("get.campaign_daily_stat", "2026-01-01 00:00:00", "2026-01-04 23:59:59", site_id=s)]
+    key = ("date", "site_id", "campaign_id", "banner_group_id", "keyword_id", "current_banner_id")
+    assert len(truth) > len(sites)
+    assert len(run.records["campaign_daily_stat"]) == len(truth)
+    assert by_key(run.records["campaign_daily_stat"], key) == by_key(truth, key)
+    asked = sorted((p["site_id"], p["date_from"], p["date_till"]) for p in requests_of(sim, "get.campaign_daily_stat"))
+    windows = [("2026-01-01 00:00:00", "2026-01-02 23:59:59"), ("2026-01-03 00:00:00", "2026-01-04 23:59:59")]
+    assert asked == sorted((s, a, b) for s in sites for a, b in windows)  # window_days 2: one per site per window
+
+
+def ids_named(records: list[dict[str, Any]], wanted: tuple[str, ...]) -> set[Any]:
+    """Every non-null value of a key ending with one of ``wanted``, at any depth."""
+    found: set[Any] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k.endswith(wanted) and v is not None and not isinstance(v, (dict, list)):
+                    found.add(v)
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(records)
+    return found
+
+
+@pytest.mark.parametrize(("names", "table", "column"), [
+    (("site_id",), "sites", "id"),
+    (("campaign_id", "ac_id"), "campaigns", "id"),
+    (("employee_id",), "employees", "id"),
+    (("tag_id",), "tags", "id"),
+    (("scenario_id",), "scenarios", "id"),
+    (("virtual_phone_number",), "virtual_numbers", "virtual_phone_number"),
+])
+def test_every_id_in_the_reports_is_in_its_reference_table(world, names, table, column):
+    _, run = world
+    reports = [r for s in (*REPORTS, "campaign_daily_stat", "ct_summary", "ct_ac_summary") for r in run.records[s]]
+    used = ids_named(reports, names)
+    assert len(used) > 1
+    assert used <= {r[column] for r in run.records[table]}
+
+
+def test_employee_stat_rows_are_employees_and_statuses(world):
+    _, run = world
+    employees = {r["id"] for r in run.records["employees"]}
+    statuses = {str(r["id"]) for r in run.records["statuses"]}
+    assert {r["id"] for r in run.records["employee_stat"]} == employees
+    assert {k for r in run.records["employee_stat"] for k in r["status_stats"]} <= statuses
+
+
+def test_a_second_run_reads_only_the_days_since_the_bookmark():
+    streams = {"ct_summary", "ct_ac_summary", "employee_stat", "campaign_daily_stat"}
+    with Sandbox(world_config()) as sim:
+        cfg = tap_config(sim, "2026-01-03 23:59:59")
+        catalog = select(discover(cfg), streams)
+        first = run_tap(cfg, catalog=catalog)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert {s: first.state["bookmarks"][s]["replication_key_value"] for s in streams} == dict.fromkeys(
+            streams, "2026-01-03")
+        sim.log.clear()
+        second = run_tap(tap_config(sim, "2026-01-05 23:59:59"), catalog=catalog, state=first.state)
+        assert second.returncode == 0, second.stderr[-3000:]
+        sites = len(site_ids(sim))
+        for stream, method in DAILY.items():
+            asked = sorted({p["date_from"][:10] for p in requests_of(sim, method)})
+            assert asked == days(3, 5), stream  # the bookmark's day again (it may have been partial), then new days
+            assert len(requests_of(sim, method)) == 3 * (sites if stream == "ct_ac_summary" else 1)
+            assert {r["date"] for r in second.records[stream]} == set(days(3, 5))
+        assert len(requests_of(sim, "get.campaign_daily_stat")) == 2 * sites  # 01-03..04 and 01-05
+        assert len(requests_of(sim, "get.sites")) == 1  # the parent, read whole, for its ids only
+        assert "sites" not in second.records
+        assert second.state["bookmarks"]["ct_summary"]["replication_key_value"] == "2026-01-05"
+
+
+def test_reference_tables_page_by_page_size():
+    with Sandbox(world_config()) as sim:
+        cfg = tap_config(sim, "2026-01-02 23:59:59", page_size=4)
+        run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES)))
+        assert run.returncode == 0, run.stderr[-3000:]
+        for stream, (method, key) in TABLES.items():
+            truth = sim.truth(method)
+            assert by_key(run.records[stream], key) == by_key([as_emitted(r) for r in truth], key)
+            pages = 1 if stream == "account" else math.ceil(len(truth) / 4)
+            assert len(requests_of(sim, method)) == pages, stream
+
+
+def test_employee_stat_is_skipped_once_without_the_call_center():
+    with Sandbox(world_config(call_center=False)) as sim:
+        cfg = tap_config(sim, "2026-01-03 23:59:59")
+        run = run_tap(cfg, catalog=select(discover(cfg), {"employee_stat", "tags"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        warnings = [line for line in run.stderr.splitlines() if "Skipping stream 'employee_stat'" in line]
+        assert len(warnings) == 1, run.stderr[-3000:]
+        assert "method_component_disabled" in warnings[0]
+        assert not run.records["employee_stat"]
+        assert len(run.records["tags"]) == len(sim.truth("get.tags"))
+        assert len([r for r in sim.log if r.method == "get.employee_stat"]) == 1
+
+
+def test_new_streams_selected_by_default_cost_a_few_requests_a_run():
+    tap = TapCoMagic(config={"sandbox": True, "start_date": START})
+    new = {*TABLES, *DAILY, "campaign_daily_stat"}
+    on = {name for name, s in tap.streams.items() if s.selected and name in new}
+    assert on == {*TABLES, "campaign_daily_stat"}  # tables: one request each; daily stats: one per site
+
+
+def test_filters_know_the_new_streams():
+    tap = TapCoMagic(config={"sandbox": True, "start_date": START,
+                             "filters": {"campaigns": {"field": "status", "operator": "=", "value": "active"}}})
+    assert tap.filters == {"campaigns": {"field": "status", "operator": "=", "value": "active"}}
