@@ -229,11 +229,23 @@ class CampaignDailyStatStream(DayStream):
     parent_stream_type = SitesStream
     per_site = True
     # The report has no id: a row is a day of one campaign of one site, down to the ad group, keyword
-    # and ad the docs give (null for a campaign that is not integrated with an ad system).
-    primary_keys = ("date", "site_id", "campaign_id", "banner_group_id", "keyword_id", "current_banner_id")
+    # and ad the docs give. Those are null for a campaign outside ad systems, and a key may hold no null
+    # (targets make it NOT NULL): ``ad_key`` joins them, "" for a null, e.g. "1734|kw-88|" or "||".
+    primary_keys = ("date", "site_id", "campaign_id", "ad_key")
+    AD_IDS = ("banner_group_id", "keyword_id", "current_banner_id")
+
+    @property
+    def requested_fields(self) -> list[str]:
+        fields = super().requested_fields
+        return fields + [k for k in self.AD_IDS if k not in fields]  # ad_key needs them, selected or not
+
+    @cached_property
+    def _deselected_ad_ids(self) -> list[str]:
+        return [k for k in self.AD_IDS if not self.mask.get(("properties", k), False)]
     selected_by_default = True  # one request per site per window: an incremental run costs one per site
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        row["ad_key"] = "|".join("" if row.get(k) is None else str(row[k]) for k in self.AD_IDS)
         cost = row.get("cost_sum")
         if isinstance(cost, str):  # declared string in the docs, money everywhere else
             try:
@@ -246,7 +258,10 @@ class CampaignDailyStatStream(DayStream):
             for tag in communication.get("tags") or ():
                 if "tag_change_time" in tag:
                     tag["tag_change_time"] = convert(tag["tag_change_time"])
-        return super().post_process(row, context)
+        out = super().post_process(row, context)
+        for key in self._deselected_ad_ids:
+            row.pop(key, None)
+        return out
 
 
 class CtSummaryStream(DayStream):

@@ -44,9 +44,11 @@ METHODS: dict[str, tuple[str, str]] = {
     "ct_ac_summary": ("report/get_ct_ac_summary_report", "get.ct_ac_summary_report"),
     "employee_stat": ("employee/get_employee_stat", "get.employee_stat"),
 }
-# Columns the tap adds to summaries that the API returns as totals over the requested window: the day
-# read (one day per request), and for a per-site report the site asked for.
+# Columns the tap adds: to summaries that the API returns as totals over the requested window, the day
+# read (one day per request), and for a per-site report the site asked for; to campaign_daily_stat a
+# key that is never null (its ad group, keyword and ad ids are null outside ad systems).
 ADDED: dict[str, list[tuple[str, str]]] = {
+    "campaign_daily_stat": [("ad_key", "string")],
     "ct_summary": [("date", "date")],
     "ct_ac_summary": [("date", "date"), ("site_id", "integer")],
     "employee_stat": [("date", "date")],

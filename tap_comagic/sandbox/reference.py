@@ -220,10 +220,32 @@ COMM_SOURCES = (("calls", "call", "start_time"), ("chats", "chat", "date_time"),
                 ("offline_messages", "offline_message", "date_time"))
 
 
-def _entry(stats: dict[int, Record], cid: int, name: str) -> Record:
-    return stats.setdefault(cid, {"campaign_id": cid, "campaign_name": name, "visits_count": 0, "session_ids": [],
+def _entry(stats: dict[tuple[int, int | None], Record], ref: Reference, cid: int, name: str,
+           ident: int) -> Record:
+    """The row of this campaign, and of the keyword (one of two) a record of a campaign of an ad system
+    came by."""
+    key = (cid, ident % 2 if _integrated(ref, cid) else None)
+    return stats.setdefault(key, {"campaign_id": cid, "campaign_name": name, "visits_count": 0, "session_ids": [],
                                   "communications": [], "calls_count": 0, "chats_count": 0, "goals_count": 0,
                                   "offline_messages_count": 0})
+
+
+AD_FIELDS = ("banner_group_id", "banner_group_name", "keyword_id", "keyword", "banner_id", "banner_name",
+             "current_banner_id", "current_banner_name")
+
+
+def _ad(cid: int, slot: int) -> Record:
+    """The ad group, keyword and ad of one of a campaign's two keywords."""
+    group = str(cid % 10**4)
+    keyword = V.UTM_TERMS[(cid + slot) % len(V.UTM_TERMS)]
+    banner = (cid % 10**6) * 10 + slot
+    return {"banner_group_id": group, "banner_group_name": f"Группа {group}", "keyword_id": f"{group}-{slot}",
+            "keyword": keyword, "banner_id": banner, "banner_name": f"Объявление {banner}",
+            "current_banner_id": banner, "current_banner_name": f"Объявление {banner}"}
+
+
+def _integrated(ref: Reference, cid: int) -> bool:
+    return any(c[0] == cid and c[5] in ("advert", "display") for c in ref.CAMPAIGNS)
 
 
 def _campaign_daily_stat(ref: Reference, world: Any, site_id: int, date_from: str, date_till: str) -> list[Record]:
@@ -232,35 +254,33 @@ def _campaign_daily_stat(ref: Reference, world: Any, site_id: int, date_from: st
     rows: list[Record] = []
     for day in _days(world, date_from, date_till):
         bundle = world.bundle(day)
-        stats: dict[int, Record] = {}
+        stats: dict[tuple[int, int | None], Record] = {}
         for s in bundle.records["visitor_sessions"]:
             if s["site_id"] == site_id and _in(s["date_time"], date_from, date_till):
-                e = _entry(stats, s["campaign_id"], s["campaign_name"])
+                e = _entry(stats, ref, s["campaign_id"], s["campaign_name"], s["id"])
                 e["visits_count"] += 1
                 e["session_ids"].append(s["id"])
         for report, ctype, date_field in COMM_SOURCES:
             for r in bundle.records[report]:
                 if r["site_id"] == site_id and _in(r[date_field], date_from, date_till):
-                    e = _entry(stats, r["campaign_id"], r["campaign_name"])
+                    e = _entry(stats, ref, r["campaign_id"], r["campaign_name"], r["id"])
                     e[f"{report}_count"] += 1
                     e["communications"].append({"communication_type": ctype,
                                                 "communication_id": r["communication_id"],
                                                 "attributes": list(r["attributes"]),
                                                 "tags": [dict(t) for t in r["tags"]]})
         day_str = world.day_str(day)
-        for cid in sorted(stats):
-            rng = random.Random(f"{ref.seed}:campaign_daily_stat:{day}:{site_id}:{cid}")
+        for (cid, slot) in sorted(stats, key=lambda k: (k[0], k[1] or 0)):
+            rng = random.Random(f"{ref.seed}:campaign_daily_stat:{day}:{site_id}:{cid}:{slot}")
             camp = names.get(cid)
-            integrated = camp is not None and camp[5] in ("advert", "display")
+            integrated = slot is not None
             shows = rng.randint(200, 5000) if integrated else None
             clicks = rng.randint(5, 200) if integrated else None
-            known = {**stats[cid], "date": day_str, "site_id": site_id, "site_domain_name": domain,
+            known = {**stats[(cid, slot)], "date": day_str, "site_id": site_id, "site_domain_name": domain,
                      "engine": camp[2] if integrated and camp else None,
                      "campaign_ext_id": str(cid % 10**7) if integrated else None,
-                     "campaign_ext_name": stats[cid]["campaign_name"] if integrated else None,
-                     "banner_group_id": None, "banner_group_name": None, "keyword_id": None, "keyword": None,
-                     "banner_id": None, "banner_name": None, "current_banner_id": None,
-                     "current_banner_name": None, "old_banner_ids": [],
+                     "campaign_ext_name": camp[1] if integrated and camp else None,
+                     **(_ad(cid, slot) if slot is not None else dict.fromkeys(AD_FIELDS)), "old_banner_ids": [],
                      "cost_sum": round(rng.uniform(300, 9000), 2) if integrated else None,
                      "shows_count": shows, "clicks_count": clicks, "currency": "RUB" if integrated else None,
                      "daily_budget": 10000.0 if integrated else None, "weekly_budget": None,
