@@ -36,7 +36,6 @@ END = "2026-01-21T23:59:59"  # the last second of the simulated data
 RECENT_FROM, RECENT_TILL = "2026-01-20 00:00:00", "2026-01-21 23:59:59"
 BY_NAME = {s.name: s for s in STREAMS}
 DEFAULT_STREAMS = sorted(s.name for s in STREAMS if getattr(s, "selected_by_default", True))
-AD_IDS = ("banner_group_id", "keyword_id", "current_banner_id")
 NAIVE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 AWARE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
@@ -95,10 +94,6 @@ def truth(sim: Sandbox, stream: str) -> list[dict[str, Any]]:
         months = sorted({(first + dt.timedelta(days=i)).timetuple()[:2] for i in range((last - first).days + 1)})
         rows = [r for y, m in months for r in sim.truth(method, year=y, month=m)]
         return [r for r in rows if START <= str(r["date"])[:10] <= END[:10]]
-    if stream == "campaign_daily_stat":  # one site per request; keyed with the README's ad_key
-        rows = [r for site in sim.truth("get.sites")
-                for r in sim.truth(method, f"{START} 00:00:00", till, site_id=site["id"])]
-        return [{**r, "ad_key": "|".join("" if r[k] is None else str(r[k]) for k in AD_IDS)} for r in rows]
     return sim.truth(method, f"{START} 00:00:00", till)
 
 
@@ -286,7 +281,6 @@ JOINS = [
     ("chats", "employee_id", "employees", "id"), ("chat_messages", "employee_id", "employees", "id"),
     ("offline_messages", "employee_id", "employees", "id"), ("goals", "campaign_id", "campaigns", "id"),
     ("communications", "tags:$[*].tag_employee_id", "employees", "id"),
-    ("campaign_daily_stat", "site_id", "sites", "id"), ("campaign_daily_stat", "campaign_id", "campaigns", "id"),
 ]
 
 

@@ -223,14 +223,23 @@ def test_employee_stat_is_skipped_once_without_the_call_center():
         assert len([r for r in sim.log if r.method == "get.employee_stat"]) == 1
 
 
-def test_new_streams_selected_by_default_cost_a_few_requests_a_run():
+def test_only_the_reference_tables_are_selected_by_default():
     tap = TapCoMagic(config={"sandbox": True, "start_date": START})
     new = {*TABLES, *DAILY, "campaign_daily_stat"}
     on = {name for name, s in tap.streams.items() if s.selected and name in new}
-    assert on == {*TABLES, "campaign_daily_stat"}  # tables: one request each; daily stats: one per site
+    assert on == set(TABLES)  # one request each a run; the summaries cost requests per day or per site
 
 
-def test_filters_know_the_new_streams():
-    tap = TapCoMagic(config={"sandbox": True, "start_date": START,
-                             "filters": {"campaigns": {"field": "status", "operator": "=", "value": "active"}}})
-    assert tap.filters == {"campaigns": {"field": "status", "operator": "=", "value": "active"}}
+def test_a_filter_of_the_filters_setting_is_sent_with_a_reference_table_and_a_summary():
+    with Sandbox(world_config()) as sim:
+        tag = sim.truth("get.tags")[1]
+        site = site_ids(sim)[0]
+        filters = {"tags": {"field": "name", "operator": "=", "value": tag["name"]},
+                   "ct_summary": {"field": "site_id", "operator": "=", "value": site}}
+        cfg = tap_config(sim, "2026-01-02 23:59:59", filters=filters)
+        run = run_tap(cfg, catalog=select(discover(cfg), {"tags", "ct_summary"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.records["tags"] == [as_emitted(tag)]
+        assert {r["site_id"] for r in run.records["ct_summary"]} == {site}
+        assert len(run.records["ct_summary"]) == 2
+        assert all(p["filter"] == filters["ct_summary"] for p in requests_of(sim, "get.ct_summary_report"))
