@@ -243,3 +243,39 @@ def test_a_filter_of_the_filters_setting_is_sent_with_a_reference_table_and_a_su
         assert {r["site_id"] for r in run.records["ct_summary"]} == {site}
         assert len(run.records["ct_summary"]) == 2
         assert all(p["filter"] == filters["ct_summary"] for p in requests_of(sim, "get.ct_summary_report"))
+
+
+# ---- the simulator's side: strict like the other methods ---------------------------------------------
+
+def mnemonic(doc: dict[str, Any]) -> str | None:
+    return (doc.get("error") or {}).get("data", {}).get("mnemonic")
+
+
+def test_simulator_reference_methods_are_strict(rpc):
+    assert mnemonic(rpc("get.account", limit=10)) == "unexpected_parameters"  # no paging: one account
+    assert mnemonic(rpc("get.tags", fields=["id", "nope"])) == "unexpected_parameters"
+    assert mnemonic(rpc("get.campaign_daily_stat", date_from="2026-01-01 00:00:00",
+                        date_till="2026-01-02 00:00:00")) == "required_parameter_missed"  # site_id
+    assert mnemonic(rpc("get.ct_summary_report")) == "required_parameter_missed"
+    assert mnemonic(rpc("get.ct_ac_summary_report", site_id="1", date_from="2026-01-01 00:00:00",
+                        date_till="2026-01-02 00:00:00")) == "data_type_error"
+    assert mnemonic(rpc("get.employee_stat", date_from="2026-01-01 00:00:00",
+                        date_till="2026-06-01 00:00:00")) == "date_interval_limit_reached"
+
+
+def test_simulator_pages_filters_and_sorts_reference_tables(sandbox, rpc):
+    employees = sandbox.truth("get.employees")
+    page = rpc("get.employees", fields=["id", "full_name"], limit=5, offset=5,
+               sort=[{"field": "full_name", "order": "asc"}])["result"]
+    assert page["metadata"]["total_items"] == len(employees)
+    assert page["data"] == [{"id": e["id"], "full_name": e["full_name"]}
+                            for e in sorted(employees, key=lambda e: e["full_name"])[5:10]]
+    one = rpc("get.employees", fields=["id"], filter={"field": "id", "operator": "=", "value": employees[3]["id"]})
+    assert one["result"]["data"] == [{"id": employees[3]["id"]}]
+
+
+def test_simulator_without_call_center_disables_employee_stat_only(rpc):
+    with Sandbox(world_config(call_center=False)) as sim:
+        dates = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-01 23:59:59"}
+        assert mnemonic(rpc("get.employee_stat", sb=sim, **dates)) == "method_component_disabled"
+        assert mnemonic(rpc("get.ct_summary_report", sb=sim, **dates)) is None
