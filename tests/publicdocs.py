@@ -199,9 +199,9 @@ def _nest(rows: list[Row], example: dict[str, Any]) -> list[Row]:
     shapes: dict[int, Any] = {id(root): example}
     stack: list[Row] = [root]
     for row in rows:
-        if row.name in everywhere and row.name not in _shape_names(shapes[id(stack[-1])]):
+        if row.name in everywhere and not _takes(stack[-1], row.name, shapes):
             # close containers until one holds it, or reopen the earlier one that does; else it stays
-            holders = [i for i, node in enumerate(stack) if row.name in _shape_names(shapes[id(node)])]
+            holders = [i for i, node in enumerate(stack) if _takes(node, row.name, shapes)]
             stack = stack[:holders[-1] + 1] if holders else _path_to(root, row.name, shapes) or stack
         parent = stack[-1]
         parent.children.append(row)
@@ -218,9 +218,14 @@ def _nest(rows: list[Row], example: dict[str, Any]) -> list[Row]:
     return root.children
 
 
+def _takes(node: Row, name: str, shapes: dict[int, Any]) -> bool:
+    """The container's example holds the name, and no row has taken that place yet."""
+    return name in _shape_names(shapes[id(node)]) and all(c.name != name for c in node.children)
+
+
 def _path_to(node: Row, name: str, shapes: dict[int, Any]) -> list[Row] | None:
     """The open path from ``node`` to the container whose example holds ``name``, if built yet."""
-    if name in _shape_names(shapes[id(node)]):
+    if _takes(node, name, shapes):
         return [node]
     for child in node.children:
         if id(child) in shapes:
