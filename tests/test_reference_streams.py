@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tap_comagic.tap import TapCoMagic
 from tests.tap_harness import as_emitted, by_key, discover, run_tap, select
 
@@ -208,6 +208,21 @@ def test_reference_tables_page_by_page_size():
             assert by_key(run.records[stream], key) == by_key([as_emitted(r) for r in truth], key)
             pages = 1 if stream == "account" else math.ceil(len(truth) / 4)
             assert len(requests_of(sim, method)) == pages, stream
+
+
+def test_faults_are_retried_and_lose_nothing():
+    streams = {"tags", "employees", "sites", "ct_ac_summary", "employee_stat", "campaign_daily_stat"}
+    faults = Faults(seed=4, http_error=0.15, drop=0.05, truncated=0.05, internal_error=0.1)
+    with Sandbox(world_config(), faults) as sim:
+        cfg = tap_config(sim, "2026-01-03 23:59:59", page_size=3, max_retries=20)
+        run = run_tap(cfg, catalog=select(discover(cfg), streams))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert sum(sim.injected.values()) > 5
+        faults.http_error = faults.drop = faults.truncated = faults.internal_error = 0.0
+        clean = run_tap(cfg, catalog=select(discover(cfg), streams))
+    for stream in streams:
+        assert run.records[stream], stream
+        assert sorted(map(repr, run.records[stream])) == sorted(map(repr, clean.records[stream])), stream
 
 
 def test_employee_stat_is_skipped_once_without_the_call_center():
