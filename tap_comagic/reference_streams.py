@@ -23,7 +23,7 @@ import msgspec
 
 from tap_comagic.client import answer_of
 from tap_comagic.errors import SplitWindow, TapError
-from tap_comagic.pagination import Window, reachable_rows
+from tap_comagic.pagination import Window, in_order, reachable_rows
 from tap_comagic.streams import ReportStream
 
 if TYPE_CHECKING:
@@ -85,7 +85,8 @@ class ReferenceStream(MethodParams):
 class DayStream(MethodParams):
     """A report over whole days: windows of ``window_days`` days, or one day per request for a report of
     totals (``one_day_per_request``: each row gets the day it covers as ``date``). A child of ``sites``
-    (``per_site``) asks each site in turn, its rows getting ``site_id`` where the API leaves it out.
+    (``per_site``) asks every site for each window (several in flight, rows in the sites' order), its
+    rows getting ``site_id`` where the API leaves it out.
 
     Windows never overlap (a day is ``00:00:00`` to ``23:59:59``), so nothing needs deduplicating; the
     bookmark is the last day read, moved once the day's (or window's) rows of every site are written.
@@ -99,15 +100,28 @@ class DayStream(MethodParams):
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
         sites: list[Any] = list((context or {}).get("site_ids") or []) if self.per_site else [None]
+        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests) if len(sites) > 1 else 1
         for first, last in self.day_windows(start, end):
-            for site in sites:
-                for row in self.read_days(site, first, last, end):
-                    if self.one_day_per_request:
-                        row["date"] = first.isoformat()
-                    if site is not None and "site_id" in self.added:
-                        row["site_id"] = site
-                    yield row
+            if workers <= 1:
+                for site in sites:
+                    yield from self.dated(site, first, self.read_days(site, first, last, end))
+            else:  # several sites in flight (their pages one by one), rows in the sites' order
+
+                def rows(site: Any, first: dt.date = first, last: dt.date = last) -> list[dict[str, Any]]:
+                    return list(self.dated(site, first, self.read_days(site, first, last, end, parallel=False)))
+
+                for batch in in_order(rows, sites, workers):
+                    yield from batch
             self.finish_days(last)
+
+    def dated(self, site: Any, first: dt.date, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The rows with the columns the tap adds: the day (one day per request) and the site asked for."""
+        for row in rows:
+            if self.one_day_per_request:
+                row["date"] = first.isoformat()
+            if site is not None and "site_id" in self.added:
+                row["site_id"] = site
+            yield row
 
     def day_windows(self, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.date, dt.date]]:
         """The days from ``start`` to ``end`` in whole-day windows; ``end`` at midnight adds no day."""
@@ -121,14 +135,15 @@ class DayStream(MethodParams):
             first = till + DAY
         return windows
 
-    def read_days(self, site: Any, first: dt.date, last: dt.date, end: dt.datetime) -> Iterator[dict[str, Any]]:
+    def read_days(self, site: Any, first: dt.date, last: dt.date, end: dt.datetime,
+                  parallel: bool = True) -> Iterator[dict[str, Any]]:
         """Every row of ``site`` from ``first`` to ``last``; halved when the API refuses the range or it
         holds more rows than offset paging reaches."""
         till = min(dt.datetime.combine(last, dt.time(23, 59, 59)), end)  # today: up to now
         params = {**self.base_params(), "date_from": f"{first} 00:00:00", "date_till": f"{till:%Y-%m-%d %H:%M:%S}"}
         if site is not None:
             params["site_id"] = site
-        pages = self.pages(params)
+        pages = self.pages(params, parallel=parallel)
         try:
             head = next(pages)
         except SplitWindow:
@@ -142,8 +157,8 @@ class DayStream(MethodParams):
             return
         pages.close()
         middle = first + (last - first) // 2
-        yield from self.read_days(site, first, middle, end)
-        yield from self.read_days(site, middle + DAY, last, end)
+        yield from self.read_days(site, first, middle, end, parallel)
+        yield from self.read_days(site, middle + DAY, last, end, parallel)
 
     def finish_days(self, last: dt.date) -> None:
         # The range is read even where it held no row: the bookmark moves on regardless, so that a
