@@ -210,6 +210,23 @@ def test_reference_tables_page_by_page_size():
             assert len(requests_of(sim, method)) == pages, stream
 
 
+def test_deselected_fields_are_not_emitted_and_ad_key_needs_no_selection():
+    with Sandbox(world_config()) as sim:
+        cfg = tap_config(sim, "2026-01-02 23:59:59")
+        dropped = {"campaigns": {"campaign_conditions", "site_blocks"}, "campaign_daily_stat": {"keyword_id", "engine"}}
+        run = run_tap(cfg, catalog=select(discover(cfg), {"campaigns", "campaign_daily_stat"}, dropped))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert all(not dropped["campaigns"] & set(p["fields"]) for p in requests_of(sim, "get.campaigns"))
+        sent = requests_of(sim, "get.campaign_daily_stat")
+        assert all("keyword_id" in p["fields"] and "engine" not in p["fields"] for p in sent)  # ad_key needs it
+        for stream, fields in dropped.items():
+            assert run.records[stream]
+            assert all(not fields & set(r) for r in run.records[stream]), stream
+        truth = {ad_key(r) for s in site_ids(sim)
+                 for r in sim.truth("get.campaign_daily_stat", "2026-01-01 00:00:00", "2026-01-02 23:59:59", site_id=s)}
+        assert {r["ad_key"] for r in run.records["campaign_daily_stat"]} == truth
+
+
 def test_faults_are_retried_and_lose_nothing():
     streams = {"tags", "employees", "sites", "ct_ac_summary", "employee_stat", "campaign_daily_stat"}
     faults = Faults(seed=4, http_error=0.15, drop=0.05, truncated=0.05, internal_error=0.1)
