@@ -35,6 +35,9 @@ DAY = dt.timedelta(days=1)
 class MethodParams(ReportStream):
     """What the method's docs say it takes decides what is sent (``fields``, paging, ``user_id``)."""
 
+    # declared string in the docs' table, a number in their example: kept strings whichever comes
+    str_fields: ClassVar[tuple[str, ...]] = ()
+
     @cached_property
     def params_taken(self) -> frozenset[str]:
         return frozenset(self.flags.get("params", ()))
@@ -58,6 +61,10 @@ class MethodParams(ReportStream):
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         if self._known is None:
             self._known = frozenset(self.requested_fields) | self.added
+        for key in self.str_fields:
+            value = row.get(key)
+            if value is not None and not isinstance(value, str):
+                row[key] = str(value)
         return super().post_process(row, context)
 
 
@@ -251,6 +258,7 @@ class CampaignDailyStatStream(DayStream):
     # (targets make it NOT NULL): ``ad_key`` joins them, "" for a null, e.g. "1734|kw-88|" or "||".
     primary_keys = ("date", "site_id", "campaign_id", "ad_key")
     AD_IDS = ("banner_group_id", "keyword_id", "current_banner_id")
+    str_fields = ("campaign_ext_id", "banner_group_id", "keyword_id")
 
     @property
     def requested_fields(self) -> list[str]:
@@ -286,6 +294,7 @@ class CtSummaryStream(DayStream):
     name = "ct_summary"
     api_method = "get.ct_summary_report"
     primary_keys = ("date", "site_id")
+    str_fields = ("site_domain",)
     one_day_per_request = True
     selected_by_default = False  # one request per day
 

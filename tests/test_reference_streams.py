@@ -311,3 +311,18 @@ def test_simulator_without_call_center_disables_employee_stat_only(rpc):
         dates = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-01 23:59:59"}
         assert mnemonic(rpc("get.employee_stat", sb=sim, **dates)) == "method_component_disabled"
         assert mnemonic(rpc("get.ct_summary_report", sb=sim, **dates)) is None
+
+
+def test_ids_the_docs_declare_strings_stay_strings_when_a_server_sends_numbers():
+    config = {"sandbox": True, "start_date": START}
+    catalog = select(TapCoMagic(config=config).catalog_dict, {"campaign_daily_stat", "ct_summary"})
+    tap = TapCoMagic(config=config, catalog=catalog)
+    row = tap.streams["campaign_daily_stat"].post_process(
+        {"date": "2026-01-01", "site_id": 1, "campaign_id": 2, "campaign_ext_id": 77, "banner_group_id": 123,
+         "keyword_id": 456, "current_banner_id": 789, "cost_sum": "10.50"})
+    assert row is not None
+    assert (row["campaign_ext_id"], row["banner_group_id"], row["keyword_id"]) == ("77", "123", "456")
+    assert (row["ad_key"], row["cost_sum"]) == ("123|456|789", 10.5)
+    summary = tap.streams["ct_summary"].post_process({"site_id": 1, "site_domain": 5, "date": "2026-01-01"})
+    assert summary is not None
+    assert summary["site_domain"] == "5"
