@@ -56,6 +56,9 @@ ADDED: dict[str, list[tuple[str, str]]] = {
 # Spellings the examples get wrong and the tables right.
 EXAMPLE_ALIASES = {"campain_id": "campaign_id", "tag_employee_full": "tag_employee_full_name"}
 METHOD_ALIASES = {"employee_groups": {"phone_number": "phone_numbers"}}
+# Rows the example lacks that still belong to the container they follow (see _nest): the dynamic call
+# tracking's share of visitors who see its numbers, a setting of that tracking as its description says.
+NESTED_BEYOND_EXAMPLE: dict[str, dict[str, str]] = {"campaigns": {"coverage_visitors": "dynamic_call_tracking"}}
 # Numbers that hold money, ratios or ratings (fractional); any other number is an id, a count or seconds.
 FRACTIONAL = ("cost", "costs", "cost_sum", "charge", "budget", "ratio", "rating", "raiting", "coverage_visitors")
 # Money the docs declare string (campaign_daily_stat.cost_sum): a number, as every other amount.
@@ -186,20 +189,27 @@ def _word(value: Any) -> str:
     return value if isinstance(value, str) else "array" if isinstance(value, list) else "object"
 
 
-def _nest(rows: list[Row], example: dict[str, Any]) -> list[Row]:
+def _nest(rows: list[Row], example: dict[str, Any], kept: dict[str, str] | None = None) -> list[Row]:
     """Put each table row inside the object or array the example shows it in.
 
     Rows come in the example's nesting order: a row the innermost open container's example holds goes
     in it; else the containers close down to the one that holds it, or the earlier container that does
-    opens again. A row the example lacks, or places nowhere yet, stays where it stands. Fields only the
-    example shows are added from it.
+    opens again. A row the example places nowhere yet stays where it stands. A row the example lacks
+    entirely is a field of the record, not of the open container: the example lists each container's
+    members, while the tables put such record fields right after a container (sites.state after
+    widget_link, scenarios.operations after campaigns) or even among its rows (campaigns.static_utm_*,
+    which appear only when named in ``fields``, a list of the record's fields). ``kept`` names the few
+    rows (row -> container) that do belong to the container they follow. Fields only the example shows
+    are added from it.
     """
     root = Row("", "object")
     everywhere = _everywhere(example)
     shapes: dict[int, Any] = {id(root): example}
     stack: list[Row] = [root]
     for row in rows:
-        if row.name in everywhere and not _takes(stack[-1], row.name, shapes):
+        if row.name not in everywhere and len(stack) > 1 and (kept or {}).get(row.name) != stack[-1].name:
+            stack = [root]
+        elif row.name in everywhere and not _takes(stack[-1], row.name, shapes):
             # close containers until one holds it, or reopen the earlier one that does; else it stays
             holders = [i for i, node in enumerate(stack) if _takes(node, row.name, shapes)]
             stack = stack[:holders[-1] + 1] if holders else _path_to(root, row.name, shapes) or stack
@@ -288,7 +298,7 @@ def read_method(checkout: Path, stream: str) -> Method:
         params.update({k: v for k, v in (("offset", "number"), ("filter", "object"), ("fields", "array"),
                                          ("sort", "array")) if k not in params})
     example = _rename(_example(page), {**EXAMPLE_ALIASES, **METHOD_ALIASES.get(stream, {})})
-    return Method(stream, method, agents, params, required, _nest(fields, example))
+    return Method(stream, method, agents, params, required, _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream)))
 
 
 # ---- derived files ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from tap_comagic.client import load_schema
 from tap_comagic.sandbox.catalog import REFERENCE_PATH
-from tests.publicdocs import METHODS, read_method, schema_for
+from tests.publicdocs import METHODS, NESTED_BEYOND_EXAMPLE, read_method, schema_for
 
 PAGE = """<article>
 <table><thead><tr><th>Метод</th><th><code>get.things</code></th></tr></thead>
@@ -104,3 +104,60 @@ def test_each_stream_has_its_schema_and_its_simulator_method(stream):
     catalogue = json.loads(REFERENCE_PATH.read_text(encoding="utf-8"))
     fields = [f["name"] for f in catalogue[flags["method"]]["fields"]]
     assert [p for p in schema["properties"] if p not in flags["added"]] == fields
+
+
+LAYOUTS = """<article>
+<table><tbody><tr><td>Кому доступен</td><td>Клиент</td></tr></tbody></table>
+<table><tbody>
+<tr><th>Название</th><th>Тип</th><th>Фильтрация</th></tr>
+<tr><td><code>id</code></td><td>number</td><td>да</td></tr>
+<tr><td><code>link</code></td><td>object</td><td></td></tr>
+<tr><td><code>url</code></td><td>string</td><td></td></tr>
+<tr><td><code>state</code></td><td>string</td><td></td></tr>
+<tr><td><code>blocks</code></td><td>array</td><td></td></tr>
+<tr><td><code>block_id</code></td><td>number</td><td></td></tr>
+<tr><td><code>utm_source</code></td><td>string</td><td>да</td></tr>
+<tr><td><code>enabled</code></td><td>boolean</td><td></td></tr>
+<tr><td><code>tracking</code></td><td>object</td><td></td></tr>
+<tr><td><code>visits</code></td><td>number</td><td></td></tr>
+<tr><td><code>share</code></td><td>number</td><td></td></tr>
+</tbody></table>
+<h3>JSON структура ответа</h3><pre><code>{"result": {"data": [{"id": "number", "link": {"url": "string"},
+ "blocks": [{"block_id": "number", "enabled": "boolean"}], "tracking": {"visits": "number"}}]}}</code></pre>
+</article>"""
+
+
+def test_a_row_the_example_lacks_is_a_record_field_unless_kept_in_its_container(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # the layouts of get.sites (state after widget_link) and get.campaigns (static_utm_* among the rows
+    # of site_blocks, dynamic_call_tracking.coverage_visitors kept)
+    page = tmp_path / "data_api" / "x" / "get_layouts" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(LAYOUTS, encoding="utf-8")
+    monkeypatch.setitem(METHODS, "layouts", ("x/get_layouts", "get.layouts"))
+    monkeypatch.setitem(NESTED_BEYOND_EXAMPLE, "layouts", {"share": "tracking"})
+    props = schema_for(read_method(tmp_path, "layouts"))["properties"]
+    assert list(props) == ["id", "link", "state", "blocks", "utm_source", "tracking"]
+    assert list(props["link"]["properties"]) == ["url"]
+    assert list(props["blocks"]["items"]["properties"]) == ["block_id", "enabled"]
+    assert list(props["tracking"]["properties"]) == ["visits", "share"]
+
+
+@pytest.mark.parametrize(("stream", "outer", "inner"), [
+    ("sites", ["state"], ("widget_link", ["enabled", "text", "url"])),
+    ("campaigns", [f"static_utm_{n}" for n in ("source", "medium", "campaign", "term", "content", "referrer",
+                                               "expid")],
+     ("site_blocks", ["site_block_id", "site_block_name", "phone_number_type", "phone_number_id", "phone_number",
+                      "redirection_phone_number_id", "redirection_phone_number", "dynamic_call_tracking_enabled"])),
+    ("scenarios", ["operations"], ("campaigns", ["site_id", "site_domain_name", "campaign_id", "campaign_name"])),
+])
+def test_shipped_schemas_keep_record_fields_out_of_containers(stream, outer, inner):
+    schema, _ = load_schema(stream)
+    props = schema["properties"]
+    assert set(outer) <= set(props)
+    container, members = inner
+    node = props[container].get("items", props[container])
+    assert list(node["properties"]) == members
+    catalogue = json.loads(REFERENCE_PATH.read_text(encoding="utf-8"))[METHODS[stream][1]]["fields"]
+    assert set(outer) <= {f["name"] for f in catalogue}
+    assert [f["name"] for f in next(f for f in catalogue if f["name"] == container)["fields"]] == members
