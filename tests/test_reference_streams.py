@@ -63,15 +63,23 @@ def world() -> Iterator[tuple[Sandbox, Any]]:
         yield sim, run
 
 
+# methods whose docs offer a flag that adds deleted items (false by default): read once more with it
+WITH_DELETED = {"statuses": "is_deleted"}
+
+
 @pytest.mark.parametrize("stream", sorted(TABLES))
 def test_reference_table_equals_the_account_in_one_request(world, stream):
     sim, run = world
     method, key = TABLES[stream]
+    flag = WITH_DELETED.get(stream)
     truth = [as_emitted(r) for r in sim.truth(method)]
+    if flag:
+        truth += [as_emitted(r) for r in sim.truth(method, **{flag: True})]
     assert truth
     assert len(run.records[stream]) == len(truth)
     assert by_key(run.records[stream], key) == by_key(truth, key)
-    assert len(requests_of(sim, method)) == 1  # fewer than 10,000 rows: one page
+    asked = requests_of(sim, method)
+    assert [p.get(flag) for p in asked] == ([None, True] if flag else [None])  # fewer than 10,000 rows: a page
 
 
 def test_account_is_the_clients_own(world):
@@ -171,7 +179,27 @@ def test_employee_stat_rows_are_employees_and_statuses(world):
     employees = {r["id"] for r in run.records["employees"]}
     statuses = {str(r["id"]) for r in run.records["statuses"]}
     assert {r["id"] for r in run.records["employee_stat"]} == employees
-    assert {k for r in run.records["employee_stat"] for k in r["status_stats"]} <= statuses
+    used = {k for r in run.records["employee_stat"] for k in r["status_stats"]}
+    assert used <= statuses
+    deleted = {str(r["id"]) for r in run.records["statuses"] if r["is_deleted"]}
+    assert deleted & used  # old days name statuses deleted since: found, marked deleted
+
+
+@pytest.mark.parametrize("true_means_all", [False, True])
+def test_deleted_statuses_are_read_once_whichever_the_flag_means(true_means_all):
+    # The docs leave open whether is_deleted=true gives the deleted statuses only or every status.
+    with Sandbox(world_config(days=2, deleted_flag_gives_all=true_means_all)) as sim:
+        current = {r["id"] for r in sim.truth("get.statuses")}
+        flagged = sim.truth("get.statuses", is_deleted=True)
+        deleted = {r["id"] for r in flagged} - current
+        assert deleted
+        assert (current <= {r["id"] for r in flagged}) is true_means_all
+        cfg = tap_config(sim, "2026-01-02 23:59:59")
+        run = run_tap(cfg, catalog=select(discover(cfg), {"statuses"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        ids = [r["id"] for r in run.records["statuses"]]
+        assert sorted(ids) == sorted(current | deleted)
+        assert {r["id"] for r in run.records["statuses"] if r["is_deleted"]} == deleted
 
 
 def test_a_second_run_reads_only_the_days_since_the_bookmark():
@@ -204,9 +232,11 @@ def test_reference_tables_page_by_page_size():
         run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES)))
         assert run.returncode == 0, run.stderr[-3000:]
         for stream, (method, key) in TABLES.items():
-            truth = sim.truth(method)
-            assert by_key(run.records[stream], key) == by_key([as_emitted(r) for r in truth], key)
-            pages = 1 if stream == "account" else math.ceil(len(truth) / 4)
+            flag = WITH_DELETED.get(stream)
+            reads = [sim.truth(method), *([sim.truth(method, **{flag: True})] if flag else [])]
+            truth = [as_emitted(r) for rows in reads for r in rows]
+            assert by_key(run.records[stream], key) == by_key(truth, key)
+            pages = 1 if stream == "account" else sum(math.ceil(len(rows) / 4) for rows in reads)
             assert len(requests_of(sim, method)) == pages, stream
 
 
@@ -293,6 +323,18 @@ def test_simulator_reference_methods_are_strict(rpc):
                         date_till="2026-01-02 00:00:00")) == "data_type_error"
     assert mnemonic(rpc("get.employee_stat", date_from="2026-01-01 00:00:00",
                         date_till="2026-06-01 00:00:00")) == "date_interval_limit_reached"
+    assert mnemonic(rpc("get.statuses", is_deleted="true")) == "data_type_error"
+    assert mnemonic(rpc("get.tags", is_deleted=True)) == "unexpected_parameters"  # only get.statuses has it
+
+
+def test_simulator_statuses_leave_deleted_ones_out_unless_asked(sandbox, rpc):
+    listed = rpc("get.statuses")["result"]["data"]
+    deleted = rpc("get.statuses", is_deleted=True)["result"]["data"]
+    assert listed == rpc("get.statuses", is_deleted=False)["result"]["data"]
+    assert deleted
+    assert not any(r["is_deleted"] for r in listed)
+    assert all(r["is_deleted"] for r in deleted)
+    assert not {r["id"] for r in listed} & {r["id"] for r in deleted}
 
 
 def test_simulator_pages_filters_and_sorts_reference_tables(sandbox, rpc):

@@ -36,6 +36,9 @@ SUMMARIES = ("get.campaign_daily_stat", "get.ct_summary_report", "get.ct_ac_summ
 CALL_CENTER_METHODS = frozenset({"get.employee_stat"})  # answered method_component_disabled without the component
 STATUSES = ((1, "available", "Доступен"), (2, "break", "Перерыв"), (3, "away", "Нет на месте"),
             (4, "do_not_disturb", "Не беспокоить"), (5, "not_at_work", "Нет на работе"))
+# Statuses deleted in the middle of the data period: employee_stat names them on the days before only,
+# get.statuses lists them only when asked with is_deleted=true.
+DELETED_STATUSES = ((6, "break", "Обед"), (7, "not_at_workplace", "Совещание"))
 ACCOUNT_NAMES = ("ООО «Окна Москвы»", "ООО «Цветы и доставка»", "ООО «СтройМаркет»")
 
 
@@ -194,8 +197,13 @@ def _tags(ref: Reference) -> list[Record]:
     return [{"id": tid, "name": name, "is_system": False} for tid, name in ref.TAGS]
 
 
-def _statuses() -> list[Record]:
-    return [{"id": sid, "mnemonic": mnemonic, "name": name, "is_deleted": False} for sid, mnemonic, name in STATUSES]
+def _statuses(is_deleted: bool, flag_gives_all: bool) -> list[Record]:
+    """The current statuses; with ``is_deleted`` the deleted ones, or every status (``flag_gives_all``)."""
+    chosen = [(s, True) for s in DELETED_STATUSES] if is_deleted else []
+    if flag_gives_all or not is_deleted:
+        chosen = [(s, False) for s in STATUSES] + chosen
+    return [{"id": sid, "mnemonic": mnemonic, "name": name, "is_deleted": gone}
+            for (sid, mnemonic, name), gone in chosen]
 
 
 def _scenarios(ref: Reference) -> list[Record]:
@@ -329,7 +337,8 @@ def _employee_stat(ref: Reference, world: Any, date_from: str, date_till: str, b
         day: date = first
         while day <= last:
             rng = random.Random(f"{ref.seed}:employee_stat:{eid}:{day}")
-            for sid, mnemonic, _ in STATUSES:
+            before_deletion = day.toordinal() - world.start_ord < world.config.days // 2
+            for sid, mnemonic, _ in STATUSES + (DELETED_STATUSES if before_deletion else ()):
                 key = mnemonic if by_mnemonic else str(sid)
                 seconds[key] = seconds.get(key, 0) + rng.randrange(0, 4 * 3600)
             day += timedelta(days=1)
@@ -349,7 +358,8 @@ def rows(method: str, world: Any, params: dict[str, Any], date_from: str | None,
         "get.sites": lambda: _sites(ref), "get.site_blocks": lambda: _site_blocks(ref),
         "get.campaigns": lambda: _campaigns(ref), "get.virtual_numbers": lambda: _virtual_numbers(ref),
         "get.employees": lambda: _employees(ref), "get.group_employees": lambda: _groups(ref),
-        "get.tags": lambda: _tags(ref), "get.statuses": _statuses, "get.scenarios": lambda: _scenarios(ref)}
+        "get.tags": lambda: _tags(ref), "get.scenarios": lambda: _scenarios(ref),
+        "get.statuses": lambda: _statuses(bool(params.get("is_deleted")), world.config.deleted_flag_gives_all)}
     if method in tables:
         return _table(method, seed, tables[method]())
     assert date_from is not None

@@ -22,6 +22,7 @@ from .data import BASE, COMM_TYPE, DAY, SOURCES, TYPE_SOURCE, Record, World, dum
 from .errors import ApiError
 from .query import Query, build_query, candidates, check_type, is_int, parse_dt, run
 from .reference import CALL_CENTER_METHODS, SUMMARIES
+from .reference import METHODS as REFERENCE_METHODS
 
 PATH = "/v2.0"
 HIDDEN_PARAMS = ("access_token", "password")
@@ -169,7 +170,8 @@ class Sandbox:
         The range is INCLUSIVE on the report's date field, whatever ``till_exclusive`` says. Without a
         range: the whole data period. ``get.chat_messages_report`` also takes ``chat_ids=[...]`` (or
         ``chat_id``), ``get.visitors_report`` ``visitor_id``, ``get.financial_summary_report`` ``year`` and
-        ``month``; a summary report (``get.ct_summary_report``...) its range and ``site_id`` where it takes one.
+        ``month``; a summary report (``get.ct_summary_report``...) its range and ``site_id`` where it takes one;
+        a reference method its own parameters (``get.statuses``: ``is_deleted=True``).
         """
         spec = CATALOG[method]
         q = Query(spec=spec, names=spec.field_names, limit=10**12, offset=0, exclusive=False)
@@ -186,6 +188,8 @@ class Sandbox:
             q.visitor_id = int(params["visitor_id"])
         if report == "financial_summary":
             q.year_month = (int(params["year"]), int(params["month"]))
+        if method in REFERENCE_METHODS:  # a method's own parameters: site_id, is_deleted...
+            q.extra = dict(params)
         if method in SUMMARIES:
             w = self.world
             q.date_from = date_from or w.fmt(0, 0)
