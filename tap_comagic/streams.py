@@ -439,12 +439,8 @@ class ApiRequestsStream(V3ReportStream):
     replication_key = "date_time"
 
 
-# The reference tables and summary reports build on ReportStream above, hence the late import.
-from tap_comagic.reference_streams import REFERENCE_STREAMS  # noqa: E402
-
-STREAMS: list[type[ReportStream]] = [
+REPORT_STREAMS: list[type[ReportStream]] = [
     CommunicationsStream, CallsStream, CallLegsStream, GoalsStream, ChatsStream, ChatMessagesStream,
     OfflineMessagesStream, VisitorSessionsStream, VisitorsStream, FinancialSummaryStream,
-    FinancialCallLegsStream, SalesStream, ApiRequestsStream, *REFERENCE_STREAMS,
+    FinancialCallLegsStream, SalesStream, ApiRequestsStream,
 ]
-STREAMS_BY_NAME: dict[str, type[ReportStream]] = {str(vars(s)["name"]): s for s in STREAMS}

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from tap_comagic.registry import STREAMS
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tap_comagic.streams import STREAMS
 from tests.e2e_fixtures import ROOT, pg_dsn, run_meltano
 
 pytestmark = pytest.mark.slow

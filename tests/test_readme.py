@@ -36,7 +36,7 @@ def settings_block() -> str:
 
 
 def streams_block() -> str:
-    from tap_comagic.streams import STREAMS
+    from tap_comagic.registry import STREAMS
 
     lines = ["| Stream | API method | Primary key | Replication key | Parent | Selected by default |",
              "|:--|:--|:--|:--|:--|:--|"]

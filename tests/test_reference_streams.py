@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -368,3 +370,10 @@ def test_ids_the_docs_declare_strings_stay_strings_when_a_server_sends_numbers()
     summary = tap.streams["ct_summary"].post_process({"site_id": 1, "site_domain": 5, "date": "2026-01-01"})
     assert summary is not None
     assert summary["site_domain"] == "5"
+
+
+@pytest.mark.parametrize("module", ["tap_comagic.reference_streams", "tap_comagic.streams", "tap_comagic.registry",
+                                    "tap_comagic.tap"])
+def test_each_stream_module_imports_first_in_a_fresh_interpreter(module):
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
