@@ -12,7 +12,11 @@ Run it again when the docs change::
 
     python -m tests.publicdocs <checkout of comagic/comagic.github.io>
 
-(any directory holding ``data_api/...``; e.g. ``git archive`` of the mirror the search tool's fetch makes).
+(any directory holding ``data_api/<section>/<method>/index.html``). From a bare mirror of the docs
+repository, where ``git archive`` may fail on a missing object, extract the pages one by one::
+
+    for f in $(git --git-dir=MIRROR ls-tree -r --name-only HEAD data_api | grep index.html); do
+        mkdir -p "OUT/$(dirname "$f")" && git --git-dir=MIRROR show "HEAD:$f" > "OUT/$f"; done
 """
 
 from __future__ import annotations
@@ -367,7 +371,11 @@ def write_derived(checkout: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        sys.exit(print(__doc__))
     if len(sys.argv) != 2:
         sys.exit("usage: python -m tests.publicdocs <checkout of comagic/comagic.github.io>")
+    if not (Path(sys.argv[1]) / "data_api").is_dir():
+        sys.exit(f"{sys.argv[1]}: no data_api/ directory here; give a checkout of comagic/comagic.github.io")
     for p in write_derived(Path(sys.argv[1])):
         print(p.relative_to(ROOT))
