@@ -372,7 +372,8 @@ def write_derived(checkout: Path) -> list[Path]:
 
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
-        sys.exit(print(__doc__))
+        print(__doc__)
+        sys.exit(0)
     if len(sys.argv) != 2:
         sys.exit("usage: python -m tests.publicdocs <checkout of comagic/comagic.github.io>")
     if not (Path(sys.argv[1]) / "data_api").is_dir():
