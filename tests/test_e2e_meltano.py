@@ -94,6 +94,8 @@ def truth(sim: Sandbox, stream: str) -> list[dict[str, Any]]:
         months = sorted({(first + dt.timedelta(days=i)).timetuple()[:2] for i in range((last - first).days + 1)})
         rows = [r for y, m in months for r in sim.truth(method, year=y, month=m)]
         return [r for r in rows if START <= str(r["date"])[:10] <= END[:10]]
+    if stream == "statuses":  # the deleted ones too, which get.statuses gives only when asked
+        return sim.truth(method) + sim.truth(method, is_deleted=True)
     return sim.truth(method, f"{START} 00:00:00", till)
 
 
