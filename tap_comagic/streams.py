@@ -458,9 +458,8 @@ class ApiRequestsStream(V3ReportStream):
         self._dedup = BoundaryDedup(tuple(self.schema["properties"]), self.replication_key or "")
 
 
-STREAMS: list[type[ReportStream]] = [
+REPORT_STREAMS: list[type[ReportStream]] = [
     CommunicationsStream, CallsStream, CallLegsStream, GoalsStream, ChatsStream, ChatMessagesStream,
     OfflineMessagesStream, VisitorSessionsStream, VisitorsStream, FinancialSummaryStream,
     FinancialCallLegsStream, SalesStream, ApiRequestsStream,
 ]
-STREAMS_BY_NAME: dict[str, type[ReportStream]] = {str(vars(s)["name"]): s for s in STREAMS}

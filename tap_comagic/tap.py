@@ -24,7 +24,7 @@ from tap_comagic.client import load_schema
 from tap_comagic.errors import DailyLimitSpent, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
-from tap_comagic.streams import STREAMS, STREAMS_BY_NAME
+from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
 from tap_comagic.timezones import FromApi, as_account_time
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from tap_comagic.registry import STREAMS
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tap_comagic.streams import STREAMS
 from tests.e2e_fixtures import ROOT, pg_dsn, run_meltano
 
 pytestmark = pytest.mark.slow
@@ -94,6 +94,8 @@ def truth(sim: Sandbox, stream: str) -> list[dict[str, Any]]:
         months = sorted({(first + dt.timedelta(days=i)).timetuple()[:2] for i in range((last - first).days + 1)})
         rows = [r for y, m in months for r in sim.truth(method, year=y, month=m)]
         return [r for r in rows if START <= str(r["date"])[:10] <= END[:10]]
+    if stream == "statuses":  # the deleted ones too, which get.statuses gives only when asked
+        return sim.truth(method) + sim.truth(method, is_deleted=True)
     return sim.truth(method, f"{START} 00:00:00", till)
 
 
@@ -267,7 +269,54 @@ def test_duckdb_full_then_incremental(project: Path, sim: Sandbox, tmp_path: Pat
     mutate(sim)
     run_meltano(project, "--environment=dev", "run", "tap-comagic", "target-duckdb", env=env)
     bugs |= check_all(sim, duckdb_tables(path, "e2e"), DEFAULT_STREAMS)
+    check_joins_and_readme_query(sim, path, "e2e")
     end_with_known_bugs(bugs)
+
+
+# report table, its id column (a JSON path into an array column for nested ids), reference table, its column
+JOINS = [
+    ("calls", "site_id", "sites", "id"), ("calls", "campaign_id", "campaigns", "id"),
+    ("calls", "scenario_id", "scenarios", "id"), ("calls", "last_answered_employee_id", "employees", "id"),
+    ("calls", "virtual_phone_number", "virtual_numbers", "virtual_phone_number"),
+    ("calls", "employees:$[*].employee_id", "employees", "id"), ("calls", "tags:$[*].tag_id", "tags", "id"),
+    ("call_legs", "employee_id", "employees", "id"), ("call_legs", "scenario_id", "scenarios", "id"),
+    ("chats", "employee_id", "employees", "id"), ("chat_messages", "employee_id", "employees", "id"),
+    ("offline_messages", "employee_id", "employees", "id"), ("goals", "campaign_id", "campaigns", "id"),
+    ("communications", "tags:$[*].tag_employee_id", "employees", "id"),
+]
+
+
+def check_joins_and_readme_query(sim: Sandbox, path: Path, schema: str) -> None:
+    """In the loaded database: every id of a report is a row of its reference table, and the README's first
+    query gives the calls and total duration per day, site and campaign of the simulator's truth."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        for table, column, ref, ref_column in JOINS:
+            if ":" in column:
+                array, json_path = column.split(":")
+                ids = (f"SELECT unnest(from_json(json_extract({array}, '{json_path}'), '[\"BIGINT\"]')) AS x "
+                       f"FROM {schema}.{table}")
+            else:
+                ids = f"SELECT {column} AS x FROM {schema}.{table}"
+            used, orphans = con.execute(
+                f"SELECT count(x), count(x) FILTER (WHERE x NOT IN (SELECT {ref_column} FROM {schema}.{ref})) "
+                f"FROM ({ids})").fetchone() or (0, 0)
+            assert used > 0, f"{table}.{column}: no id to join"
+            assert orphans == 0, f"{table}.{column}: {orphans} ids not in {ref}.{ref_column}"
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        query = readme.split("<!-- demo-query:start -->", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+        got = con.execute(query.replace("comagic.", f"{schema}.")).fetchall()
+    campaigns = {c["id"]: c["name"] for c in truth(sim, "campaigns")}
+    sites = {s["id"]: s["name"] for s in truth(sim, "sites")}
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for call in truth(sim, "calls"):  # start_time: account-local "YYYY-MM-DD hh:mm:ss"
+        entry = totals.setdefault((call["start_time"][:10], sites[call["site_id"]], campaigns[call["campaign_id"]]),
+                                  [0, 0])
+        entry[0] += 1
+        entry[1] += call["total_duration"]
+    assert [(str(day), site, campaign, int(n), int(seconds)) for day, site, campaign, n, seconds in got] == [
+        (*k, *totals[k]) for k in sorted(totals)]
 
 
 def test_elt_with_state_id_into_postgres(project: Path, sim: Sandbox) -> None:

@@ -61,7 +61,7 @@ def test_environments(project):
 
 
 def test_select_is_the_tap_default_selection(tap):
-    from tap_comagic.streams import STREAMS
+    from tap_comagic.registry import STREAMS
 
     default = {s.name for s in STREAMS if getattr(s, "selected_by_default", True)}
     assert {rule.split(".")[0] for rule in tap["select"]} == default

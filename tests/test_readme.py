@@ -36,7 +36,7 @@ def settings_block() -> str:
 
 
 def streams_block() -> str:
-    from tap_comagic.streams import STREAMS
+    from tap_comagic.registry import STREAMS
 
     lines = ["| Stream | API method | Primary key | Replication key | Parent | Selected by default |",
              "|:--|:--|:--|:--|:--|:--|"]
@@ -44,7 +44,8 @@ def streams_block() -> str:
         parent = getattr(s, "parent_stream_type", None)
         lines.append(
             f"| `{s.name}` | `{s.api_method}` | {', '.join(f'`{k}`' for k in s.primary_keys)} | "
-            f"`{s.replication_key}` | {f'`{parent.name}`' if parent else ''} | "
+            f"{f'`{s.replication_key}`' if s.replication_key else 'none: the whole table'} | "
+            f"{f'`{parent.name}`' if parent else ''} | "
             f"{'yes' if getattr(s, 'selected_by_default', True) else 'no'} |")
     return "\n".join(lines)
 

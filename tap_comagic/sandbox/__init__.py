@@ -18,6 +18,11 @@ Decisions where the spec is silent or inconsistent:
 - v3 reports (sales, api_requests) require ``date_from`` and ``date_till`` (operator ``eq``) at the top
   level of ``filter`` (a leaf, or an ``and`` tree), accept dates with or without the time, filter with
   ``eq ne lt le gt ge co sw ew`` on the fields their spec section lists; sales answers with ``meta_data``.
+- The reference methods (``get.sites``, ``get.campaigns``, ``get.employees``...) and the summary reports
+  (``get.campaign_daily_stat``, ``get.ct_summary_report``, ``get.ct_ac_summary_report``,
+  ``get.employee_stat``) follow ``reference.json`` (from the public docs) and ``reference.py``; the reports
+  draw their ids from that reference data. ``SandboxConfig.call_center=False`` disables
+  ``get.employee_stat`` (``method_component_disabled``).
 - ``set.visitor_communication`` takes the type as ``cummunication_type`` (the spec's table) or
   ``communication_type`` (its example).
 """

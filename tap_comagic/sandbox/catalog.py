@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 CATALOG_PATH = Path(__file__).resolve().parent / "reports.json"
+# The reference tables and summary reports, generated from the public docs by ``tests/publicdocs.py``.
+REFERENCE_PATH = CATALOG_PATH.with_name("reference.json")
 
 # Report name (the method without "get." and "_report") -> the field its date range applies to.
 DATE_FIELD: dict[str, str] = {
@@ -119,4 +121,4 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict[str, MethodSpec]:
     return out
 
 
-CATALOG: dict[str, MethodSpec] = load_catalog()
+CATALOG: dict[str, MethodSpec] = {**load_catalog(), **load_catalog(REFERENCE_PATH)}

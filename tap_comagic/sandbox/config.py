@@ -36,6 +36,9 @@ class SandboxConfig:
     latency: float = 0.0
     disabled_methods: frozenset[str] = frozenset()
     max_chat_ids: int = 1000  # longest accepted `chat_ids` array
+    call_center: bool = True  # the call-center component: without it get.employee_stat is disabled
+    # get.statuses with is_deleted=true: the deleted statuses only, or every status (the docs leave it open)
+    deleted_flag_gives_all: bool = False
 
 
 @dataclass

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from . import vocab as V
 from .catalog import CATALOG
 from .config import SandboxConfig
+from .reference import reference_of
 
 Record = dict[str, Any]
 DAY = 86_400
@@ -45,16 +46,6 @@ BASE: dict[str, int] = {k: (i + 1) * 100_000_000_000 for i, k in enumerate(_KIND
 TIMED = ("calls", "call_legs", "financial_call_legs", "communications", "goals", "chats", "chat_messages",
          "offline_messages", "visitor_sessions", "api_requests")
 SALE_LOOKBACK_DAYS = 15  # a sale happens at most this many days after its communication
-EMPLOYEES: tuple[tuple[int, str, str, str], ...] = tuple(
-    (
-        3_900_000_001 + i,
-        f"{V.LAST[i % len(V.LAST)][i % 2]} {(V.MALE_FIRST, V.FEMALE_FIRST)[i % 2][i]} "
-        f"{V.PATRONYMIC[i % len(V.PATRONYMIC)][i % 2]}",
-        f"7916{5550100 + i:07d}",
-        f"{V.TRANSLIT[V.LAST[i % len(V.LAST)][0]]}{i}",
-    )
-    for i in range(12)
-)
 HMS = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(DAY))
 
 
@@ -138,6 +129,7 @@ class World:
             "visitor_sessions": config.visitor_sessions_per_day, "api_requests": config.api_requests_per_day,
         }
         self.tz = ZoneInfo(config.timezone)
+        self.ref = reference_of(config.seed)  # the ids the reports draw: sites, campaigns, employees...
         self._gaps: dict[int, tuple[int, int] | None] = {}
         self.visitor_pool = max(20, config.visitor_sessions_per_day * config.days // 3)
         self.late: dict[tuple[str, int], list[int]] = {}
@@ -412,7 +404,7 @@ def visitor_static(seed: int, k: int) -> Record:
         "browser": rng.choice(V.BROWSERS), "os": rng.choice(V.OSES), "provider": rng.choice(V.PROVIDERS),
         "screen": rng.choice(V.SCREENS), "language": rng.choice(V.LANGUAGES),
         "ua": f"{rng.randrange(10**9, 10**10)}.{rng.randrange(10**9, 10**10)}",
-        "first_campaign": rng.choice(V.CAMPAIGNS),
+        "first_campaign": rng.choice(reference_of(seed).CAMPAIGNS),
         "custom": [{"property_name": n, "property_value": v} for n, v in V.CUSTOM_PROPERTIES
                    if known and rng.random() < 0.3],
         "visits_base": rng.randint(1, 6),
@@ -431,6 +423,7 @@ class _Builder:
         self.w = world
         self.day = day
         self.seed = world.config.seed
+        self.ref = world.ref
         self.d = world.draw(day)
 
     def rng(self, src: str, idx: int, base: random.Random) -> random.Random:
@@ -545,9 +538,9 @@ class _Builder:
         a = dict.fromkeys(keys)
         a.update(dict.fromkeys(("visitor_session_id", "person_id", "visits_count", "visitor_first_campaign_id",
                                 "visitor_first_campaign_name")))
-        site = rng.choice(V.SITES)
-        a.update(site_id=site[0], site_domain_name=site[1], campaign_id=V.OFFLINE_CAMPAIGN[0],
-                 campaign_name=V.OFFLINE_CAMPAIGN[1], visit_other_campaign=False, visitor_custom_properties=[],
+        site = rng.choice(self.ref.SITES)
+        a.update(site_id=site[0], site_domain_name=site[1], campaign_id=self.ref.OFFLINE_CAMPAIGN[0],
+                 campaign_name=self.ref.OFFLINE_CAMPAIGN[1], visit_other_campaign=False, visitor_custom_properties=[],
                  segments=[], channel="direct")
         return a
 
@@ -555,9 +548,9 @@ class _Builder:
         if rng.random() >= 0.3:
             return []
         out = []
-        for tag_id, tag_name in rng.sample(V.TAGS, rng.randint(1, 2)):
+        for tag_id, tag_name in rng.sample(self.ref.TAGS, rng.randint(1, 2)):
             manual = rng.random() < 0.6
-            emp = rng.choice(EMPLOYEES)
+            emp = rng.choice(self.ref.EMPLOYEES)
             out.append({
                 "tag_id": tag_id, "tag_name": tag_name, "tag_type": "manual" if manual else "auto",
                 "tag_change_time": self.at(sec + rng.randint(30, 7200)),
@@ -594,8 +587,8 @@ class _Builder:
     def session(self, rng: random.Random, sec: int, idx: int) -> Record:
         k = int(self.w.visitor_pool * rng.random() ** 2)
         st = visitor_static(self.seed, k)
-        camp = rng.choice(V.CAMPAIGNS)
-        site = rng.choice(V.SITES)
+        camp = rng.choice(self.ref.CAMPAIGNS)
+        site = rng.choice(self.ref.SITES)
         paid = camp[5] in ("advert", "display")
         q = rng.choice(V.SEARCH_QUERIES) if camp[5] in ("advert", "organic") else None
         ref = rng.choice(V.REFERRERS) if camp[5] != "direct" else None
@@ -649,8 +642,8 @@ class _Builder:
             ("va", "call_tracking", "dynamic_call_tracking", "dynamic_call_tracking", "sitephone", "callback"))
         st = visitor_static(self.seed, rec["visitor_id"] - BASE["visitors"]) if rec["visitor_id"] else None
         client = (st["phone"] if st and st["phone"] else None) or f"79{rng.randrange(10**9):09d}"
-        vnum = rng.choice(V.VIRTUAL_NUMBERS)
-        scen = rng.choice(V.SCENARIOS)
+        vnum = rng.choice(self.ref.VIRTUAL_NUMBERS)
+        scen = rng.choice(self.ref.SCENARIOS)
         leg_secs = self.d.legs[idx]
         lost = not out and rng.random() < 0.15
         wait = rng.randint(2, 35)
@@ -663,7 +656,7 @@ class _Builder:
         contact_name = st["name"] if known_contact and st else None
         call_records = [] if lost else [f"{rng.getrandbits(128):032x}"]
         for k, lsec in enumerate(leg_secs):
-            emp = rng.choice(EMPLOYEES)
+            emp = rng.choice(self.ref.EMPLOYEES)
             operator = k > 0 or out or len(leg_secs) == 1
             last = k == len(leg_secs) - 1
             talked = operator and last and not lost
@@ -743,7 +736,7 @@ class _Builder:
         r = rng.random()
         status = "succeed" if r < 0.75 else "lost" if r < 0.95 else "refused"
         initiator = rng.choice(("Посетитель", "Посетитель", "Оператор", "Автоприглашение"))
-        emp = rng.choice(EMPLOYEES)
+        emp = rng.choice(self.ref.EMPLOYEES)
         has_emp = status == "succeed"
         msgs: list[Record] = []
         emp_count = 0
@@ -780,8 +773,8 @@ class _Builder:
         st = visitor_static(self.seed, rec["visitor_id"] - BASE["visitors"]) if rec["visitor_id"] else None
         r = rng.random()
         status = "processed" if r < 0.6 else "processing" if r < 0.8 else "not_processed"
-        emp = rng.choice(EMPLOYEES)
-        group = rng.choice(V.GROUPS)
+        emp = rng.choice(self.ref.EMPLOYEES)
+        group = rng.choice(self.ref.GROUPS)
         done = status != "not_processed"
         rec.update({
             "date_time": self.at(sec), "text": rng.choice(V.OFFLINE_TEXTS), "status": status,

@@ -12,6 +12,8 @@ from typing import Any
 from .catalog import DATE_FIELD, V3_FILTERS, V3_SORTS, FieldSpec, MethodSpec
 from .data import DAY, SALE_LOOKBACK_DAYS, TIMED, Bundle, Record, World, dumps
 from .errors import ApiError
+from .reference import METHODS as REFERENCE_METHODS
+from .reference import rows as reference_rows
 
 MAX_LIMIT = 10_000
 MAX_OFFSET = 100_000
@@ -27,6 +29,9 @@ EXTRA_PARAMS: dict[str, dict[str, str]] = {
     "get.calls_report": {"include_ongoing_calls": "boolean"},
     "get.chat_messages_report": {"chat_ids": "array", "date_from": "iso8601", "date_till": "iso8601"},
 }
+
+COMMON_PARAMS = ("access_token", "user_id", "limit", "offset", "filter", "fields", "field", "sort", "date_from",
+                 "date_till")
 
 Predicate = Callable[[Record], bool]
 Getter = Callable[[Record], Any]
@@ -47,6 +52,7 @@ class Query:
     chat_ids: list[int] | None = None
     visitor_id: int | None = None
     year_month: tuple[int, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # a method's own parameters (site_id...)
 
 
 # ---- parameter checks ---------------------------------------------------------------------------------
@@ -341,6 +347,7 @@ def build_query(spec: MethodSpec, params: dict[str, Any], world: World, till_exc
         date_field = DATE_FIELD.get(spec.report)
         q.default_sort = not keys or keys == [(date_field, False)]
         q.sort = [(gs[n][1], desc) for n, desc in keys]
+    q.extra = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
     if spec.report == "chat_messages":
         _chat_params(q, params, max_chat_ids)
     if spec.report == "visitors":
@@ -489,6 +496,8 @@ def candidates(q: Query, world: World) -> list[Ref]:
     """Every record the query's non-filter parameters select, in the report's canonical order."""
     report = q.spec.report
     refs: list[Ref] = []
+    if q.spec.method in REFERENCE_METHODS:
+        return [(None, report, 0, r) for r in reference_rows(q.spec.method, world, q.extra, q.date_from, q.date_till)]
     if report == "visitors":
         assert q.visitor_id is not None
         rec = world.visitor_record(q.visitor_id)

@@ -21,6 +21,8 @@ from .config import Faults, SandboxConfig
 from .data import BASE, COMM_TYPE, DAY, SOURCES, TYPE_SOURCE, Record, World, dumps
 from .errors import ApiError
 from .query import Query, build_query, candidates, check_type, is_int, parse_dt, run
+from .reference import CALL_CENTER_METHODS, SUMMARIES
+from .reference import METHODS as REFERENCE_METHODS
 
 PATH = "/v2.0"
 HIDDEN_PARAMS = ("access_token", "password")
@@ -168,7 +170,8 @@ class Sandbox:
         The range is INCLUSIVE on the report's date field, whatever ``till_exclusive`` says. Without a
         range: the whole data period. ``get.chat_messages_report`` also takes ``chat_ids=[...]`` (or
         ``chat_id``), ``get.visitors_report`` ``visitor_id``, ``get.financial_summary_report`` ``year`` and
-        ``month``.
+        ``month``; a summary report (``get.ct_summary_report``...) its range and ``site_id`` where it takes one;
+        a reference method its own parameters (``get.statuses``: ``is_deleted=True``).
         """
         spec = CATALOG[method]
         q = Query(spec=spec, names=spec.field_names, limit=10**12, offset=0, exclusive=False)
@@ -185,6 +188,13 @@ class Sandbox:
             q.visitor_id = int(params["visitor_id"])
         if report == "financial_summary":
             q.year_month = (int(params["year"]), int(params["month"]))
+        if method in REFERENCE_METHODS:  # a method's own parameters: site_id, is_deleted...
+            q.extra = dict(params)
+        if method in SUMMARIES:
+            w = self.world
+            q.date_from = date_from or w.fmt(0, 0)
+            q.date_till = date_till or w.fmt(w.config.days - 1, DAY - 1)
+            q.extra = dict(params)
         with self.world.lock:
             refs = candidates(q, self.world)
             return [json.loads(dumps(r)) for *_, r in refs]
@@ -246,14 +256,12 @@ class Sandbox:
         return out
 
     def _changes(self, rng: random.Random, src: str, rec: Record, t: int) -> Record:
-        from . import vocab as V
-
         w = self.world
         kinds = ["tags", "sale", "attributes"] + (["status"] if src in ("chats", "offline_messages") else [])
         kind = rng.choice(kinds)
         later = min(w.end_abs - 1, t + rng.randint(3600, 5 * DAY))
         if kind == "tags":
-            tag = rng.choice(V.TAGS)
+            tag = rng.choice(w.ref.TAGS)
             new: Record = dict.fromkeys(("tag_user_id", "tag_user_login", "tag_employee_id",
                                          "tag_employee_full_name"))
             new.update(tag_id=tag[0], tag_name=tag[1], tag_type="manual", tag_change_time=w.fmt(0, later))
@@ -390,7 +398,8 @@ class Sandbox:
             with self._lock:
                 self._sessions.pop(token, None)
             return [dumps({"data": {"success": True}})]
-        if method in self.config.disabled_methods or method in self.faults.disabled_methods:
+        disabled = self.config.disabled_methods | (frozenset() if self.config.call_center else CALL_CENTER_METHODS)
+        if method in disabled or method in self.faults.disabled_methods:
             if method in self.faults.disabled_methods:
                 self._count("method_component_disabled")
             raise ApiError("method_component_disabled", field="method", value=method)
