@@ -36,6 +36,14 @@ class SandboxConfig:
     latency: float = 0.0
     disabled_methods: frozenset[str] = frozenset()
     max_chat_ids: int = 1000  # longest accepted `chat_ids` array
+    # An account that knows only the spec's fields: the public docs' others are unknown (unexpected_parameters).
+    spec_fields_only: bool = False
+    unknown_fields: dict[str, frozenset[str]] = field(default_factory=dict)  # method -> fields it refuses too
+
+    def refused(self, spec_fields: frozenset[str], method: str) -> frozenset[str]:
+        """The fields of ``method`` this account does not know (``spec_fields``: its public-docs-only ones)."""
+        out = frozenset(self.unknown_fields.get(method, ()))
+        return out | spec_fields if self.spec_fields_only else out
 
 
 @dataclass
