@@ -154,6 +154,7 @@ class CoMagicStream(RESTStream[int]):
         self.tap = tap
         self._dropped_fields: set[str] = set()
         self._fields_settled = False  # an answer has accepted the fields asked for
+        self._fields_recalled = False  # the state's refused fields are applied
         self._fields_lock = threading.Lock()
         self.skipped = False  # the account lacks this report (see get_records)
 
@@ -293,19 +294,23 @@ class CoMagicStream(RESTStream[int]):
         with self._fields_lock:
             if self._fields_settled:
                 return self._fetch_page(params, offset, page_size, context)
-            self._recall_refused_fields()
+            if not self._fields_recalled:
+                self._fields_recalled = True
+                self._recall_refused_fields()
             page = self._fetch_page(params, offset, page_size, context)
             self._fields_settled = True
             memory = self.stream_state.get(REFUSED_FIELDS)
             if isinstance(memory, dict):
                 for name in set(memory) & set(self.requested_fields):  # asked again and accepted
                     del memory[name]
+                if not memory:
+                    del self.stream_state[REFUSED_FIELDS]
             return page
 
     def _recall_refused_fields(self) -> None:
         memory = self.stream_state.get(REFUSED_FIELDS)
         if not isinstance(memory, dict):
-            return
+            return  # not ours (the state was edited): every field is asked for, and the answer remembered
         now = dt.datetime.now(dt.timezone.utc)
         recent = []
         for name, when in memory.items():

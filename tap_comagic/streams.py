@@ -352,19 +352,23 @@ class ChatMessagesStream(ReportStream):
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         processed = super().post_process(row, context)
-        if processed is None or "id" not in self._dropped_fields:
+        if processed is None or processed.get("id") is not None:
             return processed
-        # The account refuses `id`: the key stays `id` (declared before any answer), filled with the message's
-        # place in its chat: -(chat_id * 2^20 + n), n counting the chat's messages in date_time order. Every
-        # message of a chat comes in one query, so n is the same in every run while the chat is unchanged.
-        chat = processed["chat_id"]
+        # No id (the account refuses it, or leaves it empty): the key stays `id` (declared before any answer),
+        # filled with the message's place in its chat, -(chat_id * 2^20 + n), n counting the chat's id-less
+        # messages in date_time order. Every message of a chat comes in one query, so n is the same in every
+        # run while the chat is unchanged.
+        chat = processed.get("chat_id")
+        if chat is None:
+            return processed
         n = self._positions.get(chat, 0)
         self._positions[chat] = n + 1
         processed["id"] = -((int(chat) << 20) + n)
-        if self._emit_chat_id is None:
-            self._emit_chat_id = not self.selected or bool(self.mask.get(("properties", "chat_id"), False))
-        if not self._emit_chat_id:
-            del processed["chat_id"]
+        if "id" in self._dropped_fields:  # chat_id was asked for to make the stand-in
+            if self._emit_chat_id is None:
+                self._emit_chat_id = not self.selected or bool(self.mask.get(("properties", "chat_id"), False))
+            if not self._emit_chat_id:
+                del processed["chat_id"]
         return processed
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
