@@ -187,3 +187,12 @@ def test_chat_messages_without_id_keep_twins_apart(server, deselect):
             [{k: v for k, v in r.items() if k not in deselect} for r in expected])
         assert multiset(runs[1].records["chat_messages"]) == multiset(messages)  # the same ids again
         assert refusals(sim)["get.chat_messages_report"] == (2 if refused else 0)  # once per run
+
+
+def test_a_goal_ext_id_sent_as_a_number_is_emitted_as_a_string():
+    """The public docs give goals.ext_id as a number in their example and a string in their table."""
+    from tap_comagic.tap import TapCoMagic
+
+    goals = TapCoMagic(config={"sandbox": True, "start_date": START}).streams["goals"]
+    assert goals.post_process({"id": 1, "ext_id": 31337}) == {"id": 1, "ext_id": "31337"}
+    assert goals.post_process({"id": 2, "ext_id": "g-7"}) == {"id": 2, "ext_id": "g-7"}
