@@ -200,3 +200,15 @@ def test_a_goal_ext_id_sent_as_a_number_is_emitted_as_a_string():
     goals = TapCoMagic(config={"sandbox": True, "start_date": START}).streams["goals"]
     assert goals.post_process({"id": 1, "ext_id": 31337}) == {"id": 1, "ext_id": "31337"}
     assert goals.post_process({"id": 2, "ext_id": "g-7"}) == {"id": 2, "ext_id": "g-7"}
+
+
+def test_a_refused_field_costs_one_request_however_many_run_in_parallel():
+    """visitors asks one query per visitor, several in flight: the refusal is still paid once per field."""
+    refused = frozenset({"company", "comment"})
+    with world(unknown_fields={"get.visitors_report": refused}) as sim:
+        cfg = config(sim, max_parallel_requests=8)
+        run = run_tap(cfg, catalog=select(discover(cfg), {"visitor_sessions", "visitors"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert refusals(sim)["get.visitors_report"] == len(refused)
+        assert multiset(run.records["visitors"]) == multiset(truth(sim, "visitors", run))
+        assert sorted(run.state["bookmarks"]["visitors"]["refused_fields"]) == sorted(refused)
