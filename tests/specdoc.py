@@ -287,8 +287,6 @@ def _sandbox_field(f: Field) -> dict[str, Any]:
                          "sortable": f.sortable, "default": f.default}
     if f.public:
         d["public"] = True
-    if f.name.endswith("_ids") and f.json_type == "array" and not f.children:
-        d["items"] = "integer"
     if f.children:
         d["fields"] = [_sandbox_field(c) for c in f.children]
     return d
