@@ -9,11 +9,13 @@ loop sees it (:mod:`tap_comagic.errors`).
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import itertools
 import json
 import logging
 import random
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property, partial
 from importlib import resources
@@ -50,6 +52,10 @@ if TYPE_CHECKING:
 _request_ids = itertools.count(1)
 _BODY = "_comagic_body"
 _TOTAL = "_comagic_total"
+# In the stream's bookmark: field -> when the account last refused it (UTC). Such a field is not asked for
+# again until ASK_AGAIN_AFTER has passed, so that an account that gains it gets it.
+REFUSED_FIELDS = "refused_fields"
+ASK_AGAIN_AFTER = dt.timedelta(days=30)
 
 
 def load_schema(stream_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -150,6 +156,9 @@ class CoMagicStream(RESTStream[int]):
         super().__init__(tap, schema=schema, http_method="POST")
         self.tap = tap
         self._dropped_fields: set[str] = set()
+        self._fields_settled = False  # an answer has accepted the fields asked for
+        self._fields_recalled = False  # the state's refused fields are applied
+        self._fields_lock = threading.Lock()
         self.skipped = False  # the account lacks this report (see get_records)
 
     @property
@@ -282,6 +291,52 @@ class CoMagicStream(RESTStream[int]):
 
     def fetch_page(self, params: dict[str, Any], offset: int, page_size: int,
                    context: Context | None = None) -> Page:
+        if self._fields_settled:
+            return self._fetch_page(params, offset, page_size, context)
+        # Until an answer accepts the fields asked for, one request at a time: a field the account refuses
+        # then costs one request per run, however many queries would run in parallel.
+        with self._fields_lock:
+            if self._fields_settled:
+                return self._fetch_page(params, offset, page_size, context)
+            if not self._fields_recalled:
+                self._fields_recalled = True
+                self._recall_refused_fields()
+            page = self._fetch_page(params, offset, page_size, context)
+            self._fields_settled = True
+            memory = self.stream_state.get(REFUSED_FIELDS)
+            if isinstance(memory, dict):
+                for name in set(memory) & set(self.requested_fields):  # asked again and accepted
+                    del memory[name]
+                if not memory:
+                    del self.stream_state[REFUSED_FIELDS]
+            return page
+
+    def _recall_refused_fields(self) -> None:
+        memory = self.stream_state.get(REFUSED_FIELDS)
+        if not isinstance(memory, dict):
+            return  # not ours (the state was edited): every field is asked for, and the answer remembered
+        now = dt.datetime.now(dt.timezone.utc)
+        recent = []
+        for name, when in memory.items():
+            try:
+                at = dt.datetime.fromisoformat(str(when))
+            except ValueError:
+                continue  # unreadable: ask again
+            if now - (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)) < ASK_AGAIN_AFTER:
+                recent.append(name)
+        if recent:
+            self._dropped_fields.update(recent)
+            self.log("%s: not asking for %s, refused by the account in the last %d days (see the state's "
+                     "`%s`)", self.api_method, ", ".join(sorted(recent)), ASK_AGAIN_AFTER.days, REFUSED_FIELDS)
+
+    def _remember_refused_field(self, name: str) -> None:
+        memory = self.stream_state.get(REFUSED_FIELDS)
+        if not isinstance(memory, dict):
+            memory = self.stream_state[REFUSED_FIELDS] = {}
+        memory[name] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def _fetch_page(self, params: dict[str, Any], offset: int, page_size: int,
+                    context: Context | None = None) -> Page:
         while True:
             page_params = {**params, "offset": offset, "limit": page_size}
             field_param = self.fields_param()
@@ -290,10 +345,11 @@ class CoMagicStream(RESTStream[int]):
             try:
                 response = self.call(page_params, context)
             except DropField as exc:
-                # A spec field this account lacks: drop it for the run rather than fail the stream.
+                # A field this account lacks: leave it out rather than fail the stream, and remember it
                 self._dropped_fields.add(exc.field)
-                self.log("%s: the API does not know field '%s'; it is left out of this run",
-                         self.api_method, exc.field, level=logging.WARNING)
+                self._remember_refused_field(exc.field)
+                self.log("%s: the account does not know field '%s'; it is left out (asked again after %d days)",
+                         self.api_method, exc.field, ASK_AGAIN_AFTER.days, level=logging.WARNING)
                 continue
             answer = answer_of(response)
             total = answer.metadata.get("total_items")

@@ -338,16 +338,48 @@ class ChatMessagesStream(ReportStream):
     api_method = "get.chat_messages_report"
     parent_stream_type = ChatsStream
     state_partitioning_keys: ClassVar[list[str]] = []
-    # Messages have no id of their own; two in one chat may share a second.
-    primary_keys = ("chat_id", "date_time", "source", "text")
+    # Two messages of one chat may share chat, second, sender and text (two files sent at once): only the id
+    # tells them apart. An account that refuses `id` gets a stand-in (see post_process).
+    primary_keys = ("id",)
     replication_key = "date_time"
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
         self._one_chat_per_request = False
+        self._positions: dict[Any, int] = {}  # chat id -> messages of it seen so far in this context
+        self._emit_chat_id: bool | None = None
+
+    @property
+    def requested_fields(self) -> list[str]:
+        fields = super().requested_fields
+        if "id" in self._dropped_fields and "chat_id" not in fields:
+            fields.append("chat_id")  # the stand-in id is made from it
+        return fields
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        processed = super().post_process(row, context)
+        if processed is None or processed.get("id") is not None:
+            return processed
+        # No id (the account refuses it, or leaves it empty): the key stays `id` (declared before any answer),
+        # filled with the message's place in its chat, -(chat_id * 2^20 + n), n counting the chat's id-less
+        # messages in date_time order. Every message of a chat comes in one query, so n is the same in every
+        # run while the chat is unchanged.
+        chat = processed.get("chat_id")
+        if chat is None:
+            return processed
+        n = self._positions.get(chat, 0)
+        self._positions[chat] = n + 1
+        processed["id"] = -((int(chat) << 20) + n)
+        if "id" in self._dropped_fields:  # chat_id was asked for to make the stand-in
+            if self._emit_chat_id is None:
+                self._emit_chat_id = not self.selected or bool(self.mask.get(("properties", "chat_id"), False))
+            if not self._emit_chat_id:
+                del processed["chat_id"]
+        return processed
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
+        self._positions = {}
         chat_ids: list[int] = list(context["chat_ids"])
         if not self._one_chat_per_request:
             size = self.tap.id_batch
@@ -364,6 +396,7 @@ class ChatMessagesStream(ReportStream):
                 if not refused or exc.field not in ("chat_ids", "chat_id", None):
                     raise
                 self._one_chat_per_request = True
+                self._positions = {}
                 self.log("get.chat_messages_report refuses `chat_ids`: reading one chat per request",
                          level=logging.WARNING)
             else:

@@ -1,9 +1,12 @@
-"""Read the report tables of the CoMagic spec (``../shared/spec/reports-api.flat.md``).
+"""Read the report tables of the CoMagic spec (``../shared/spec/reports-api.flat.md``) and the
+field lists of the public docs (``../shared/spec/public-docs-fields.md``).
 
 The spec lives beside the project on developer machines and in CI, never in a user's
 clone: tests that need it skip when :data:`SPEC_PATH` is absent.  Running this module
 (``python -m tests.specdoc``) regenerates the project's own derived files from it:
-``tap_comagic/schemas/<stream>.json`` and ``tap_comagic/sandbox/reports.json``.
+``tap_comagic/schemas/<stream>.json`` and ``tap_comagic/sandbox/reports.json``: the spec's
+fields plus the fields the public docs list and the spec lacks (the spec wins on a field both
+list; the others are marked ``public_docs_only``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = ROOT.parent / "shared" / "spec"
 SPEC_PATH = SPEC_DIR / "reports-api.flat.md"
+PUBLIC_PATH = SPEC_DIR / "public-docs-fields.md"
+# The reports whose public field lists extend the spec's (issue 9); the file's other sections are not ours.
+PUBLIC_METHODS = ("get.communications_report", "get.calls_report", "get.call_legs_report", "get.goals_report",
+                  "get.chats_report", "get.chat_messages_report", "get.offline_messages_report",
+                  "get.visitor_sessions_report")
 SKIP_REASON = f"the CoMagic spec is not beside the project ({SPEC_DIR}): it exists only on developer machines and in CI"
 
 # Spellings the spec's tables get right and its JSON examples get wrong (see shared/spec/README.md).
@@ -37,6 +45,8 @@ class Field:
     sortable: bool = False
     default: bool = False
     children: list[Field] = field(default_factory=list)
+    public: bool = False  # listed by the public docs only, not by the spec
+    as_string: bool = False  # the docs say number and string at once: numbers are turned into strings
 
     @property
     def json_type(self) -> str:
@@ -166,6 +176,66 @@ def load() -> dict[str, Report]:
     return parse(SPEC_PATH.read_text(encoding="utf-8"))
 
 
+_PUBLIC_ROW = re.compile(r"^- `([a-z_]+)`: (.+?)(?: \[([FSD]+)\])?(?: \(table says (\w+)\))?$")
+
+
+def _public_type(text: str) -> tuple[str, list[Field]]:
+    """A docs type word: ``number``, ``array``, ``array[{a:number, b:string}]``, ``object{a:enum}``."""
+    m = re.fullmatch(r"(array|object)\[?\{(.*)\}\]?", text)
+    if not m:
+        return ("string" if text == "sting" else text), []  # "sting": the docs' typo
+    children = []
+    for part in m.group(2).split(","):
+        name, _, kind = part.strip().partition(":")
+        children.append(Field(name.strip(), _public_type(kind.strip())[0]))
+    return m.group(1), children
+
+
+def parse_public(text: str) -> dict[str, list[Field]]:
+    """The public docs' fields of :data:`PUBLIC_METHODS`, in the docs' order (their JSON shapes: the
+    lists the issue counts; the "table only" remarks are left out)."""
+    out: dict[str, list[Field]] = {}
+    for sec in re.split(r"\n(?=### )", text):
+        m = re.match(r"### `([a-z_.]+)`", sec)
+        if not m or m.group(1) not in PUBLIC_METHODS:
+            continue
+        fields: list[Field] = []
+        for line in sec.splitlines():
+            row = _PUBLIC_ROW.match(line)
+            if not row:
+                continue
+            name, shape, flags, table = row.groups()
+            declared, children = _public_type(shape)
+            # the docs disagree with themselves (goals.ext_id): a string holds either answer
+            either = {declared, table} == {"string", "number"}
+            fields.append(Field(name, "string" if either else declared, filterable="F" in (flags or ""),
+                                sortable="S" in (flags or ""), default="D" in (flags or ""),
+                                children=children, public=True, as_string=either))
+        out[m.group(1)] = fields
+    return out
+
+
+def load_merged() -> dict[str, Report]:
+    """The spec's reports, each with the public docs' fields it lacks added after their neighbour in
+    the docs' order (the spec wins on a field both list)."""
+    reports = load()
+    public = parse_public(PUBLIC_PATH.read_text(encoding="utf-8"))
+    for method, extra in public.items():
+        report = reports[method]
+        merged = list(report.fields)
+        index = {f.name: i for i, f in enumerate(merged)}
+        anchor = -1
+        for f in extra:
+            if f.name in index:
+                anchor = index[f.name]
+                continue
+            anchor += 1
+            merged.insert(anchor, f)
+            index = {g.name: i for i, g in enumerate(merged)}
+        report.fields = merged
+    return reports
+
+
 def stream_name(method: str) -> str:
     return method.removeprefix("get.").removesuffix("_report")
 
@@ -177,6 +247,8 @@ def _json_schema(f: Field) -> dict[str, Any]:
     if t == "array":
         if f.children:
             items: dict[str, Any] = _object(f.children)
+        elif f.name.endswith("_ids"):
+            items = {"type": ["integer", "null"]}  # visitor_ids: ids
         else:
             items = {"type": ["string", "null"]}  # attributes, call_records, emails...: strings
         return {"type": ["array", "null"], "items": items}
@@ -192,27 +264,36 @@ def _object(children: list[Field]) -> dict[str, Any]:
 
 
 def schema_for(report: Report) -> dict[str, Any]:
+    flags: dict[str, Any] = {
+        "filterable": [f.name for f in report.fields if f.filterable],
+        "sortable": [f.name for f in report.fields if f.sortable],
+    }
+    public = [f.name for f in report.fields if f.public]
+    if public:
+        flags["public_docs_only"] = public
+    as_string = [f.name for f in report.fields if f.as_string]
+    if as_string:
+        flags["as_string"] = as_string
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {f.name: _json_schema(f) for f in report.fields},
-        "x-comagic": {
-            "filterable": [f.name for f in report.fields if f.filterable],
-            "sortable": [f.name for f in report.fields if f.sortable],
-        },
+        "x-comagic": flags,
     }
 
 
 def _sandbox_field(f: Field) -> dict[str, Any]:
     d: dict[str, Any] = {"name": f.name, "type": f.json_type, "filterable": f.filterable,
                          "sortable": f.sortable, "default": f.default}
+    if f.public:
+        d["public"] = True
     if f.children:
         d["fields"] = [_sandbox_field(c) for c in f.children]
     return d
 
 
 def write_derived() -> list[Path]:
-    reports = load()
+    reports = load_merged()
     written: list[Path] = []
     sandbox: dict[str, Any] = {}
     for method, rep in reports.items():

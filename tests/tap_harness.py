@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,21 @@ REPORTS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "visitor_sessions": ("get.visitor_sessions_report", ("id",), "date_time"),
     "financial_call_legs": ("get.financial_call_legs_report", ("call_session_id", "leg_id"), "start_time"),
 }
+# the child and deferred reports: (API method, primary key)
+OTHER_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "chat_messages": ("get.chat_messages_report", ("id",)),
+    "visitors": ("get.visitors_report", ("id",)),
+    "financial_summary": ("get.financial_summary_report", ("date",)),
+    "sales": ("get.sales_report", ("id",)),
+    "api_requests": ("get.api_requests_report", ("date_time", "request_id", "method")),
+}
 
 
 @dataclass
 class Run:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key_properties of the SCHEMA messages
     states: list[dict[str, Any]] = field(default_factory=list)
     stderr: str = ""
     stdout: str = ""
@@ -71,6 +80,7 @@ def run_tap(config: dict[str, Any], *, state: dict[str, Any] | None = None,
             run.records[msg["stream"]].append(msg["record"])
         elif msg.get("type") == "SCHEMA":
             run.schemas[msg["stream"]] = msg["schema"]
+            run.keys[msg["stream"]] = tuple(msg.get("key_properties") or ())
         elif msg.get("type") == "STATE":
             run.states.append(msg["value"])
     return run
@@ -97,6 +107,11 @@ def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None) -> 
 
     out: dict[str, Any] = walk(record)
     return out
+
+
+def multiset(records: list[dict[str, Any]]) -> Counter[str]:
+    """Records as a multiset: two identical records count twice (a dict keyed on anything would fold them)."""
+    return Counter(json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records)
 
 
 def by_key(records: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple[Any, ...], dict[str, Any]]:

@@ -15,7 +15,7 @@ import requests
 
 from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Sandbox
 from tests.conftest import small_config
-from tests.specdoc import SKIP_REASON, SPEC_PATH, load
+from tests.specdoc import SKIP_REASON, SPEC_PATH, load, load_merged
 
 DT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 RANGE = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-10 23:59:59"}
@@ -134,7 +134,8 @@ def _check(field: Any, v: Any, where: str) -> None:
     items = v if field.json_type == "array" else [v]
     for item in items:
         if not field.children:
-            assert isinstance(item, str), f"{where}.{field.name}: {item!r} is not a string"
+            kind = int if field.name.endswith("_ids") else str  # visitor_ids hold ids
+            assert isinstance(item, kind), f"{where}.{field.name}: {item!r} is not a {kind.__name__}"
             continue
         assert set(item) == {c.name for c in field.children}, f"{where}.{field.name}: {sorted(item)}"
         for c in field.children:
@@ -143,7 +144,8 @@ def _check(field: Any, v: Any, where: str) -> None:
 
 @pytest.mark.skipif(not SPEC_PATH.exists(), reason=SKIP_REASON)
 def test_every_report_returns_the_spec_fields_with_their_types(sandbox, rpc):
-    reports = load()
+    """Every field of the spec and of the public docs, with its type; the public docs' fields with values."""
+    reports = load_merged()
     visitor = sandbox.truth("get.visitor_sessions_report")[0]["visitor_id"]
     chat = sandbox.truth("get.chats_report")[0]["id"]
     checked = set()
@@ -173,6 +175,8 @@ def test_every_report_returns_the_spec_fields_with_their_types(sandbox, rpc):
                 non_null[f.name] += row[f.name] not in (None, [])
         if len(rows) > 3:  # realistic data: most fields carry values somewhere
             assert len(non_null) >= 0.7 * len(names), (method, set(names) - set(non_null))
+            public = {f.name for f in rep.fields if f.public}
+            assert public <= set(non_null), (method, public - set(non_null))
         checked.add(method)
     assert len(checked) == 13
 
@@ -225,6 +229,25 @@ def test_reports_are_consistent(sandbox):
         comm = comm_keys[(sale["communication"]["communication_id"], sale["communication"]["communication_type"])]
         assert comm["sale_cost"] == sale["transaction_value"]
         assert comm["sale_date"] == sale["date_time"]
+
+
+def test_chat_messages_have_ids_and_twins(sandbox, rpc):
+    """Messages carry an id unique across the account; some are twins: one chat, one second, one text (two
+    files sent at once, or a text sent twice), and the API and truth() return both."""
+    messages = sandbox.truth("get.chat_messages_report")
+    assert len({m["id"] for m in messages}) == len(messages)
+    old_key = Counter((m["chat_id"], m["date_time"], m["source"], m["text"]) for m in messages)
+    twins = [k for k, n in old_key.items() if n > 1]
+    assert len(twins) >= 5
+    files = [m for m in messages if (m["chat_id"], m["date_time"], m["source"], m["text"]) in set(twins)
+             and m["resource"] is not None]
+    assert files
+    assert any(m["text"] is not None for m in messages
+               if (m["chat_id"], m["date_time"], m["source"], m["text"]) in set(twins))
+    chat = twins[0][0]
+    rows = data(rpc("get.chat_messages_report", chat_id=chat, fields=["id", "chat_id", "date_time", "text"]))
+    assert len(rows) == len([m for m in messages if m["chat_id"] == chat])
+    assert len({r["id"] for r in rows}) == len(rows)
 
 
 def test_same_seed_same_bytes(sandbox):
@@ -310,10 +333,15 @@ def test_default_limit_and_caps(rpc):
 # ---- fields ------------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not SPEC_PATH.exists(), reason=SKIP_REASON)
 def test_default_fields_are_the_specs(rpc):
-    reports = load()
+    """The spec's and the public docs' "returned by default" fields; only the spec's on an account that
+    knows only those."""
+    reports, spec = load_merged(), load()
     for method in ("get.calls_report", "get.goals_report", "get.visitor_sessions_report"):
         rows = data(rpc(method, **RANGE, limit=3))
         assert list(rows[0]) == [f.name for f in reports[method].fields if f.default]
+    with Sandbox(small_config(spec_fields_only=True)) as old:
+        rows = data(rpc("get.calls_report", sb=old, **RANGE, limit=3))
+        assert set(rows[0]) == {f.name for f in spec["get.calls_report"].fields if f.default}
     goal = data(rpc("get.goals_report", **RANGE, limit=1))[0]
     assert "id" not in goal
     assert "date_time" not in goal
@@ -325,6 +353,28 @@ def test_fields_exact_and_unknown(rpc):
     doc = rpc("get.chats_report", **RANGE, fields=["id", "no_such_field"])
     assert mnemonic(doc) == "unexpected_parameters"
     assert doc["error"]["data"]["field"] == "no_such_field"
+
+
+def test_an_account_that_knows_only_the_spec_fields(sandbox, rpc):
+    """spec_fields_only: a public-docs-only field is unknown wherever it is named, as any unknown field;
+    unknown_fields refuses chosen fields too; truth() then holds the known fields only."""
+    messages = {"chat_ids": [c["id"] for c in sandbox.truth("get.chats_report", **RANGE)[:5]]}
+    assert data(rpc("get.chat_messages_report", **messages, fields=["id", "chat_id"]))
+    config = small_config(spec_fields_only=True, unknown_fields={"get.calls_report": frozenset({"talk_duration"})})
+    with Sandbox(config) as old:
+        for method, params in (("get.calls_report", {**RANGE, "fields": ["id", "cpn_region_id"]}),
+                               ("get.calls_report", {**RANGE, "fields": ["id"], "filter": {
+                                   "field": "source_id", "operator": "=", "value": 1}}),
+                               ("get.calls_report", {**RANGE, "fields": ["id", "talk_duration"]}),
+                               ("get.chat_messages_report", {**messages, "fields": ["chat_id", "id"]})):
+            doc = rpc(method, sb=old, **params)
+            assert mnemonic(doc) == "unexpected_parameters", (method, params)
+            assert doc["error"]["data"]["field"] in ("cpn_region_id", "source_id", "talk_duration", "id")
+        assert data(rpc("get.calls_report", sb=old, **RANGE, fields=["id", "wait_duration"]))
+        truth = old.truth("get.calls_report", **RANGE)
+        assert "cpn_region_id" not in truth[0]
+        assert "talk_duration" not in truth[0]
+        assert "wait_duration" in truth[0]
 
 
 def test_unexpected_parameter_and_user_id(rpc):

@@ -26,12 +26,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timezone", default="Europe/Moscow")
     p.add_argument("--till-exclusive", action="store_true")
     p.add_argument("--latency", type=float, default=0.0)
+    p.add_argument("--spec-fields-only", action="store_true",
+                   help="an account that knows only the spec's fields, not the public docs' others")
     a = p.parse_args(argv)
     cfg = SandboxConfig(
         seed=a.seed, start=a.start, days=a.days, calls_per_day=a.calls_per_day, chats_per_day=a.chats_per_day,
         goals_per_day=a.goals_per_day, offline_messages_per_day=a.offline_messages_per_day,
         visitor_sessions_per_day=a.visitor_sessions_per_day, api_requests_per_day=a.api_requests_per_day,
         timezone=a.timezone, till_exclusive=a.till_exclusive, latency=a.latency,
+        spec_fields_only=a.spec_fields_only,
     )
     with Sandbox(cfg, host=a.host, port=a.port) as sb:
         print(f"CoMagic sandbox: {sb.url}", flush=True)

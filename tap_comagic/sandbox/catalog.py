@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ class FieldSpec:
     sortable: bool
     default: bool
     children: tuple[FieldSpec, ...] = ()
+    public: bool = False  # listed by the public docs only: unknown to an account that knows the spec's fields
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ class MethodSpec:
     def by_name(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in self.fields}
 
+    @cached_property
+    def public_fields(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields if f.public)
+
     @property
     def default_fields(self) -> tuple[str, ...]:
         """The "returned by default" fields; every field when the spec flags none (financial summary, v3)."""
@@ -104,7 +110,7 @@ def _field(raw: dict[str, Any]) -> FieldSpec:
     return FieldSpec(
         name=str(raw["name"]), type=str(raw["type"]), filterable=bool(raw.get("filterable")),
         sortable=bool(raw.get("sortable")), default=bool(raw.get("default")),
-        children=tuple(_field(c) for c in raw.get("fields") or ()),
+        children=tuple(_field(c) for c in raw.get("fields") or ()), public=bool(raw.get("public")),
     )
 
 

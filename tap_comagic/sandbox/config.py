@@ -39,6 +39,14 @@ class SandboxConfig:
     call_center: bool = True  # the call-center component: without it get.employee_stat is disabled
     # get.statuses with is_deleted=true: the deleted statuses only, or every status (the docs leave it open)
     deleted_flag_gives_all: bool = False
+    # An account that knows only the spec's fields: the public docs' others are unknown (unexpected_parameters).
+    spec_fields_only: bool = False
+    unknown_fields: dict[str, frozenset[str]] = field(default_factory=dict)  # method -> fields it refuses too
+
+    def refused(self, spec_fields: frozenset[str], method: str) -> frozenset[str]:
+        """The fields of ``method`` this account does not know (``spec_fields``: its public-docs-only ones)."""
+        out = frozenset(self.unknown_fields.get(method, ()))
+        return out | spec_fields if self.spec_fields_only else out
 
 
 @dataclass

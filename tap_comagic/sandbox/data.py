@@ -12,6 +12,7 @@ kept as patches applied whenever a bundle is (re)built.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import threading
@@ -34,18 +35,27 @@ DAY = 86_400
 STRIDE = 10_000_000
 LATE0 = 5_000_000
 LEG_SLOTS = 4  # leg id = BASE + day * STRIDE * LEG_SLOTS + call index * LEG_SLOTS + leg number
+MSG_SLOTS = 32  # message id = BASE + day * STRIDE * MSG_SLOTS + chat index * MSG_SLOTS + message number
 SOURCES = ("calls", "chats", "goals", "offline_messages", "visitor_sessions", "api_requests")
 COMM_TYPE = {"calls": "call", "chats": "chat", "goals": "goal", "offline_messages": "offline_message"}
 TYPE_SOURCE = {v: k for k, v in COMM_TYPE.items()}
 TYPE_RANK = {"call": 0, "chat": 1, "goal": 2, "offline_message": 3}
 _KINDS = ("calls", "call_legs", "chats", "goals", "offline_messages", "visitor_sessions", "api_requests",
           "comm:call", "comm:chat", "comm:goal", "comm:offline_message", "sales", "visitors", "persons",
-          "contacts", "users")
+          "contacts", "users", "chat_messages")
 BASE: dict[str, int] = {k: (i + 1) * 100_000_000_000 for i, k in enumerate(_KINDS)}
 # Reports whose date-window count comes from the draws alone.
 TIMED = ("calls", "call_legs", "financial_call_legs", "communications", "goals", "chats", "chat_messages",
          "offline_messages", "visitor_sessions", "api_requests")
 SALE_LOOKBACK_DAYS = 15  # a sale happens at most this many days after its communication
+EQ_UTM = ("eq_utm_source", "eq_utm_medium", "eq_utm_term", "eq_utm_content", "eq_utm_campaign", "eq_utm_referrer",
+          "eq_utm_expid")
+TRAFFIC_KEYS = ("source_id", "source_name", "source_new", "channel_new", "channel_code")
+NO_SESSION_EQ = ("(direct)", "(none)", None, None, None, None, None)
+# calls' scenario_operations, shared by every call of a scenario (records are only ever encoded)
+@functools.cache
+def scenario_operations(sid: int) -> list[Record]:
+    return [{"name": step, "id": sid * 10 + i} for i, step in enumerate(V.SCENARIO_STEPS)]
 HMS = tuple(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(DAY))
 
 
@@ -225,6 +235,9 @@ class World:
                 x = random.Random(f"{seed}:chats:{day}:msgs")
                 for i in range(n):
                     msgs[i] = self._msg_secs(x, secs[i])
+                    if i % 3 == 1:  # a twin: a second message of the chat in the same second
+                        mid = len(msgs[i]) // 2
+                        msgs[i].insert(mid, msgs[i][mid])
                 for j, s in enumerate(late):
                     msgs[LATE0 + j] = self._msg_secs(random.Random(f"{seed}:chats:{day}:msgs:{j}"), s)
         if self.gap(day) is not None:
@@ -408,6 +421,7 @@ def visitor_static(seed: int, k: int) -> Record:
         "custom": [{"property_name": n, "property_value": v} for n, v in V.CUSTOM_PROPERTIES
                    if known and rng.random() < 0.3],
         "visits_base": rng.randint(1, 6),
+        "ym": f"{rng.randrange(10**9, 10**10)}{rng.randrange(10**9, 10**10)}",
     }
     with _VISITOR_LOCK:
         _VISITOR_CACHE[key] = st
@@ -534,6 +548,10 @@ class _Builder:
             a["visitor_first_campaign_id"] = s["_first_campaign"][0]
             a["visitor_first_campaign_name"] = s["_first_campaign"][1]
             a["visit_other_campaign"] = rng.random() < 0.1
+            a["ym_client_id"] = s["ym_client_id"]
+            a["communication_page_url"] = s["exit_page"]
+            a.update(zip(EQ_UTM, s["_eq"], strict=True))
+            a.update(zip(TRAFFIC_KEYS, s["_traffic"], strict=True))
             return a
         a = dict.fromkeys(keys)
         a.update(dict.fromkeys(("visitor_session_id", "person_id", "visits_count", "visitor_first_campaign_id",
@@ -541,7 +559,9 @@ class _Builder:
         site = rng.choice(self.ref.SITES)
         a.update(site_id=site[0], site_domain_name=site[1], campaign_id=self.ref.OFFLINE_CAMPAIGN[0],
                  campaign_name=self.ref.OFFLINE_CAMPAIGN[1], visit_other_campaign=False, visitor_custom_properties=[],
-                 segments=[], channel="direct")
+                 segments=[], channel="direct", ym_client_id=None, communication_page_url=None)
+        a.update(zip(EQ_UTM, NO_SESSION_EQ, strict=True))
+        a.update(zip(TRAFFIC_KEYS, V.TRAFFIC["offline"], strict=True))
         return a
 
     def tags(self, rng: random.Random, sec: int) -> list[Record]:
@@ -601,7 +621,8 @@ class _Builder:
             t += d
         city = st["city"]
         visits = st["visits_base"] + rng.randint(0, 3)
-        return {
+        ident = BASE["visitor_sessions"] + self.day * STRIDE + idx
+        rec: Record = {
             "date_time": self.at(sec), "id": BASE["visitor_sessions"] + self.day * STRIDE + idx,
             "ua_client_id": st["ua"],
             "gclid": f"Cj0KCQ{rng.getrandbits(96):024x}" if camp[3] == "google" else None,
@@ -631,6 +652,42 @@ class _Builder:
             "communications": [],
             "_sec": sec, "_person_id": st["person_id"], "_visits": visits,
             "_first_campaign": st["first_campaign"][:2],
+        }
+        # the public docs' fields: derived from the values above, no draws (the others stay as they were)
+        traffic = V.TRAFFIC[camp[5]]
+        term, content, utm_campaign = rec["utm_term"], rec["utm_content"], rec["utm_campaign"]
+        ad = self.campaign_data(camp, ident, term, city) if paid else None
+        rec.update({
+            "ym_client_id": st["ym"], "integrated_campaign_data": ad,
+            "cm_id": f"{camp[0]}_{ad['banner_id']}_{ad['keyword_id']}" if ad and camp[3] == "yandex" else None,
+            "source_id": traffic[0], "source_name": traffic[1], "source_new": traffic[2],
+            "channel_new": traffic[3], "channel_code": traffic[4],
+            # what CoMagic settles the traffic as when it carries no UTM tags (communications' eq_utm_*)
+            "_eq": (camp[3] or ref or "(direct)", camp[4] or ("organic" if q else "referral" if ref else "(none)"),
+                    term or q, content, utm_campaign or camp[1], ref,
+                    f"{camp[0] % 10_000}-{idx % 3}" if camp[3] == "google" and idx % 4 == 0 else None),
+            "_traffic": traffic,
+        })
+        return rec
+
+    @staticmethod
+    def campaign_data(camp: tuple[Any, ...], ident: int, keyword: str | None, city: tuple[str, str, str]) -> Record:
+        """``integrated_campaign_data`` of a session from a paid campaign (the ad system's own ids)."""
+        banner = 40_000_000 + ident % 997
+        group = 5_000_000 + ident % 37
+        yandex = camp[3] == "yandex"
+        return {
+            "adv_system": camp[2], "ext_campaign_id": str(camp[0] - 5_000_000_000), "ext_campaign_name": camp[1],
+            "keyword_id": str(30_000_000_000 + ident % 7919), "keyword": keyword, "banner_id": banner,
+            "banner_name": f"Объявление {banner % 1000}", "group_id": group, "group_name": f"Группа {group % 100}",
+            "auditory_id": 7_000 + ident % 5 if ident % 5 else None,
+            "auditory_name": f"Аудитория {ident % 5}" if ident % 5 else None,
+            "placement_name": "yandex.ru" if camp[5] == "advert" and yandex else "dzen.ru" if yandex else None,
+            "yandex_placement_type": ("search" if camp[5] == "advert" else "network") if yandex else None,
+            "campaign_type": "text" if camp[5] == "advert" else "display",
+            "device_type": ("desktop", "mobile", "tablet")[ident % 3], "position_type": ("premium", "other")[ident % 2],
+            "yandex_region_id": 213 if yandex else None, "yandex_region_name": city[0] if yandex else None,
+            "yandex_region_type": "city" if yandex else None,
         }
 
     def call(self, rng: random.Random, sec: int, idx: int,
@@ -682,6 +739,12 @@ class _Builder:
                 "is_talked": talked, "contact_id": contact_id, "contact_full_name": contact_name,
                 "contact_phone_number": client,
             })
+            finish = V.LEG_FINISH[0 if talked else 3 if not last else 2 if cause[0] == 17 else 1]
+            step = min(k + 1 if operator else 1, len(V.SCENARIO_STEPS) - 1)
+            group = V.GROUPS[ident % 2] if operator else (None, None)
+            legs[-1].update(finish_reason=finish[0], finish_reason_description=finish[1],
+                            action_id=scen[0] * 10 + step, action_name=V.SCENARIO_STEPS[step],
+                            group_id=group[0], group_name=group[1])
             if operator:
                 employees.append({"employee_id": emp[0], "employee_full_name": emp[1], "is_answered": answered,
                                   "is_talked": talked})
@@ -728,6 +791,20 @@ class _Builder:
             "call_api_external_id": f"crm-{rng.randrange(10**6):06d}" if api else None,
             "contact_id": contact_id, "contact_full_name": contact_name, "contact_phone_number": client,
         })
+        # the public docs' fields: derived, no draws
+        region = V.CPN_REGIONS[int(client[-3:]) % len(V.CPN_REGIONS)]
+        operators = [leg for leg in legs if leg["is_operator"]]
+        rec.update({
+            "cpn_region_id": region[0], "cpn_region_name": region[1], "cpn_country_name": region[2],
+            "cpn_country_id": region[3],
+            "lost_call_processing_duration": 300 + ident % 3300 if lost and ident % 3 else None,
+            "auto_call_campaign_name": "Обзвон: подтверждение замера" if source == "callout" else None,
+            "last_answered_employee_rating": legs[-1]["employee_rating"],
+            "operator_phone_number": operators[-1]["employee_phone_number"] if operators else None,
+            "scenario_operations": scenario_operations(scen[0]),
+            "ext_id": rec["call_api_external_id"],
+            "properties": f'{{"crm_deal_id": {ident % 100_000}}}' if api else None,
+        })
         return rec, legs, fin
 
     def chat(self, rng: random.Random, sec: int, idx: int, ident: int) -> tuple[Record, list[Record]]:
@@ -740,7 +817,14 @@ class _Builder:
         has_emp = status == "succeed"
         msgs: list[Record] = []
         emp_count = 0
+        channel = V.CHAT_CHANNELS[ident % len(V.CHAT_CHANNELS)]
+        group_chat = channel[1] == "telegram" and ident % 7 == 0
+        visitor = rec["visitor_id"]
         for n, ms in enumerate(msecs):
+            if n and ms == msecs[n - 1]:  # a twin: the same sender again in the same second
+                msgs.append(self.twin(msgs[-1], idx, n))
+                emp_count += msgs[-1]["source"] == "Оператор"
+                continue
             if n == 0 and initiator == "Автоприглашение":
                 source, text = "Автоприглашение", rng.choice(V.AUTO_INVITE_TEXTS)
             elif (n % 2 == 1) == (initiator == "Посетитель") and has_emp:
@@ -749,9 +833,11 @@ class _Builder:
                 source, text = "Посетитель", rng.choice(V.CHAT_VISITOR_TEXTS)
             by_emp = source == "Оператор"
             emp_count += by_emp
-            msgs.append({"chat_id": ident, "date_time": self.at(ms), "text": text, "source": source,
+            msgs.append({"id": BASE["chat_messages"] + (self.day * STRIDE + idx) * MSG_SLOTS + n,
+                         "chat_id": ident, "date_time": self.at(ms), "text": text, "source": source,
                          "employee_id": emp[0] if by_emp else None,
-                         "employee_full_name": emp[1] if by_emp else None, "_n": n})
+                         "employee_full_name": emp[1] if by_emp else None, "_n": n,
+                         "is_group_chat": group_chat, "visitor_id": visitor, "resource": None})
         rec.update({
             "status": status, "initiator": initiator, "date_time": self.at(sec),
             "duration": msecs[-1] - sec + rng.randint(5, 120),
@@ -761,11 +847,38 @@ class _Builder:
             "employee_raiting": round(rng.uniform(1, 5), 1) if has_emp and rng.random() < 0.3 else None,
             "employee_messages_count": emp_count,
         })
+        st = visitor_static(self.seed, visitor - BASE["visitors"]) if visitor else None
+        messenger = channel[1] != "site"
+        rec.update({
+            "chat_ad_url": rec["communication_page_url"], "chat_channel_id": channel[0],
+            "chat_channel_type": channel[1], "chat_channel_name": channel[2], "is_group_chat": group_chat,
+            "chat_user_id": str(ident % 10**9) if messenger else None,
+            "chat_username": f"user{ident % 10**6}" if messenger else None,
+            "visitor_ids": [visitor] if visitor else [],
+            "visitor_phone_number": st["phone"] if st else None,
+            "visitor_profile_url": f"https://vk.com/id{ident % 10**8}" if channel[1] == "vk" else None,
+            "ext_id": f"{channel[1]}-{ident % 10**8}" if messenger else None,
+        })
         return rec, msgs
+
+    def twin(self, first: Record, idx: int, n: int) -> Record:
+        """A second message of the same sender in the same second: two files with no text (the first message
+        becomes a file too), or the same text sent twice."""
+        second = dict(first, id=first["id"] + 1, _n=n)
+        if idx % 2 and first["source"] == "Посетитель":
+            for k, msg in enumerate((first, second)):
+                name, kind, mime, size = V.CHAT_FILES[(idx + k) % len(V.CHAT_FILES)]
+                msg["text"] = None
+                msg["resource"] = {"size": size, "type": kind, "file_url": f"https://files.comagic.ru/chat/"
+                                   f"{msg['id']}/{name}", "file_name": name, "mime_type": mime}
+        return second
 
     def goal(self, rng: random.Random, sec: int, ident: int) -> Record:
         rec = self.common(rng, sec, ident, "goals", 1.0)
-        rec.update(date_time=self.at(sec), name=rng.choice(V.GOAL_NAMES))
+        name = rng.choice(V.GOAL_NAMES)
+        kind = V.GOAL_NAMES.index(name)
+        rec.update(date_time=self.at(sec), name=name, type=V.GOAL_TYPES[kind], ext_id=str(31_337_000 + kind),
+                   source=V.GOAL_SOURCES[ident % len(V.GOAL_SOURCES)])
         return rec
 
     def offline(self, rng: random.Random, sec: int, ident: int) -> Record:
@@ -787,6 +900,11 @@ class _Builder:
             "visitor_phone_number": (st["phone"] if st else None) or f"79{rng.randrange(10**9):09d}",
             "visitor_email": st["email"] if st else None,
             "visitor_name": (st["name"] if st else None) or rng.choice(V.FEMALE_FIRST + V.MALE_FIRST),
+        })
+        rec.update({
+            "is_agree_to_process_personal_data": ident % 10 != 0, "is_agree_to_mailing": ident % 3 == 0,
+            "form_name": V.FORM_NAMES[rec["form_type"]], "ext_id": f"lead-{ident % 10**6}" if ident % 4 == 0 else None,
+            "properties": f'{{"Город": "{rec["visitor_city"]}"}}' if rec["visitor_city"] else None,
         })
         return rec
 

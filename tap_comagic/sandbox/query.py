@@ -100,11 +100,12 @@ def check_range(dfrom: datetime, dtill: datetime, max_days: int | None) -> None:
 
 
 # ---- fields, filter, sort --------------------------------------------------------------------------------
-def getters(spec: MethodSpec) -> dict[str, tuple[FieldSpec, Getter]]:
+def getters(spec: MethodSpec, unknown: frozenset[str] = frozenset()) -> dict[str, tuple[FieldSpec, Getter]]:
     """Field name -> (spec, getter). v3 reports also expose the sub-fields of their objects by plain name."""
     out: dict[str, tuple[FieldSpec, Getter]] = {}
     for f in spec.fields:
-        out[f.name] = (f, _get(f.name))
+        if f.name not in unknown:
+            out[f.name] = (f, _get(f.name))
     if spec.is_v3:
         for f in spec.fields:
             if f.type == "object":
@@ -287,7 +288,8 @@ def sort_key(get: Getter) -> Callable[[Record], tuple[bool, Any]]:
 
 # ---- building a query from params ---------------------------------------------------------------------
 def build_query(spec: MethodSpec, params: dict[str, Any], world: World, till_exclusive: bool,
-                chat_ids_supported: bool, max_chat_ids: int) -> Query:
+                chat_ids_supported: bool, max_chat_ids: int, unknown: frozenset[str] = frozenset()) -> Query:
+    """``unknown``: fields this account does not know (asked for, filtered or sorted on: unexpected_parameters)."""
     allowed = dict(spec.params)
     allowed.update(EXTRA_PARAMS.get(spec.method, {}))
     if spec.method == "get.chat_messages_report" and not chat_ids_supported:
@@ -302,7 +304,7 @@ def build_query(spec: MethodSpec, params: dict[str, Any], world: World, till_exc
     for r in required:
         if r not in params:
             raise ApiError("required_parameter_missed", field=r, message=f"required parameter {r} is missed")
-    gs = getters(spec)
+    gs = getters(spec, unknown)
     fields_param = "field" if spec.is_v3 else "fields"
     if fields_param in params:
         wanted = params[fields_param]
@@ -313,13 +315,13 @@ def build_query(spec: MethodSpec, params: dict[str, Any], world: World, till_exc
         for n in wanted:
             if not isinstance(n, str):
                 raise ApiError("data_type_error", field=fields_param, value=n)
-            if n not in spec.by_name:
+            if n not in gs or n not in spec.by_name:
                 raise ApiError("unexpected_parameters", field=n, value=n, message=f"unknown field {n}")
             if n not in names:
                 names.append(n)
         name_tuple = tuple(names)
     else:
-        name_tuple = spec.default_fields
+        name_tuple = tuple(n for n in spec.default_fields if n not in unknown)
     limit = params.get("limit", 100 if spec.is_v3 else 1000)
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError("invalid_parameter_value", field="limit", value=limit,

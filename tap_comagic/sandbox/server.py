@@ -165,7 +165,7 @@ class Sandbox:
     # ---- ground truth and mutations -------------------------------------------------------------------
     def truth(self, method: str, date_from: str | None = None, date_till: str | None = None,
               **params: Any) -> list[dict[str, Any]]:
-        """Every record the report holds, all fields, as the API returns them.
+        """Every record the report holds, every field the account knows, as the API returns them.
 
         The range is INCLUSIVE on the report's date field, whatever ``till_exclusive`` says. Without a
         range: the whole data period. ``get.chat_messages_report`` also takes ``chat_ids=[...]`` (or
@@ -174,7 +174,9 @@ class Sandbox:
         a reference method its own parameters (``get.statuses``: ``is_deleted=True``).
         """
         spec = CATALOG[method]
-        q = Query(spec=spec, names=spec.field_names, limit=10**12, offset=0, exclusive=False)
+        unknown = self.config.refused(spec.public_fields, method)
+        names = tuple(n for n in spec.field_names if n not in unknown)
+        q = Query(spec=spec, names=names, limit=10**12, offset=0, exclusive=False)
         report = spec.report
         if report in DATE_FIELD:
             w = self.world
@@ -197,7 +199,7 @@ class Sandbox:
             q.extra = dict(params)
         with self.world.lock:
             refs = candidates(q, self.world)
-            return [json.loads(dumps(r)) for *_, r in refs]
+            return [json.loads(dumps({n: r[n] for n in names})) for *_, r in refs]
 
     def add_late_records(self, n: int, report: str = "calls", date_from: str | None = None,
                          date_till: str | None = None, seed: int | None = None) -> list[int]:
@@ -410,7 +412,7 @@ class Sandbox:
             self._check_set_params(rest)
         else:
             q = build_query(spec, rest, self.world, self.config.till_exclusive, self.config.chat_ids_supported,
-                            self.config.max_chat_ids)
+                            self.config.max_chat_ids, self.config.refused(spec.public_fields, method))
         self._check_limits(fault)
         if q is None:
             data = self._set_visitor(rest)

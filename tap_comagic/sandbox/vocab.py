@@ -87,3 +87,34 @@ API_METHODS = (("get.calls_report", "rpc_api", "heavy", "data_api"),
                ("get.account", "rpc_api", "light", "data_api"),
                ("get.tags", "rpc_api", "medium", "data_api"))
 API_IPS = ("185.12.64.7", "91.203.11.44", "5.188.210.9", "2a02:6b8::feed:0ff")
+# Fields of the public docs (issue 9) -------------------------------------------------------------------------
+# campaign channel -> (source_id, source_name, source_new, channel_new, channel_code)
+TRAFFIC = {
+    "advert": (9_100_001, "Контекстная реклама", "yandex_direct", "Платный поиск", "paid_search"),
+    "display": (9_100_002, "Медийная реклама", "yandex_rsya", "Медийная реклама", "display"),
+    "organic": (9_100_003, "Поисковые системы", "organic_search", "Органический поиск", "organic"),
+    "direct": (9_100_004, "Прямые заходы", "direct", "Прямые заходы", "direct"),
+    "social": (9_100_005, "Социальные сети", "vk", "Социальные сети", "social"),
+    "email": (9_100_006, "Email-рассылки", "email", "Email", "email"),
+    "affiliate": (9_100_007, "Партнёры", "partner", "Партнёрские сайты", "referral"),
+    "offline": (9_100_008, "Офлайн-реклама", "offline", "Офлайн", "offline"),
+}
+# (cpn_region_id, cpn_region_name, cpn_country_name, cpn_country_id)
+CPN_REGIONS = ((77, "Москва", "Россия", "RU"), (78, "Санкт-Петербург", "Россия", "RU"),
+               (50, "Московская область", "Россия", "RU"), (54, "Новосибирская область", "Россия", "RU"),
+               (16, "Республика Татарстан", "Россия", "RU"), (1, "Минская область", "Беларусь", "BY"))
+SCENARIO_STEPS = ("Приветствие", "Голосовое меню", "Переадресация на группу", "Переадресация на сотрудника")
+LEG_FINISH = (("success_finish", "Разговор завершён"), ("no_answer", "Нет ответа"), ("busy", "Занято"),
+              ("transfer", "Переадресация"))
+GOAL_TYPES = ("form_submit", "phone_click", "page_view", "cart_add", "callback_order")
+GOAL_SOURCES = ("site", "site", "api")
+# (chat_channel_id, chat_channel_type, chat_channel_name)
+CHAT_CHANNELS = ((8_300_001, "site", "Онлайн-консультант на сайте"), (8_300_002, "telegram", "Telegram @okna_msk_bot"),
+                 (8_300_001, "site", "Онлайн-консультант на сайте"),
+                 (8_300_003, "whatsapp", "WhatsApp +7 495 123-45-67"), (8_300_004, "vk", "Сообщество ВКонтакте"))
+# (file_name, type, mime_type, size): files visitors send in chats
+CHAT_FILES = (("zamer_okna.jpg", "image", "image/jpeg", 482_113),
+              ("balkon_plan.pdf", "file", "application/pdf", 1_204_870),
+              ("foto_buketa.png", "image", "image/png", 903_512),
+              ("smeta.xlsx", "file", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", 48_230))
+FORM_NAMES = {"Стандартная": "Обратная связь", "Пользовательская": "Заявка на замер"}
