@@ -33,7 +33,7 @@ OTHER_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "visitors": ("get.visitors_report", ("id",)),
     "financial_summary": ("get.financial_summary_report", ("date",)),
     "sales": ("get.sales_report", ("id",)),
-    "api_requests": ("get.api_requests_report", ("date_time", "request_id", "method")),
+    "api_requests": ("get.api_requests_report", ()),  # no field identifies a row: targets append
 }
 
 
