@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .agency import CustomerConfig
 
 DEFAULT_API_KEY = "comagic-sandbox-key"
 DEFAULT_LOGIN = "demo"
@@ -39,6 +43,11 @@ class SandboxConfig:
     call_center: bool = True  # the call-center component: without it get.employee_stat is disabled
     # get.statuses with is_deleted=true: the deleted statuses only, or every status (the docs leave it open)
     deleted_flag_gives_all: bool = False
+    account_name: str | None = None  # get.account's name; None: one drawn from the seed
+    # The agency (see agency.py): an agent's keys and logins, and the clients it acts for
+    customers: tuple[CustomerConfig, ...] = ()
+    agent_api_keys: tuple[str, ...] = ()
+    agent_users: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
