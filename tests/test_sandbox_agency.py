@@ -196,9 +196,10 @@ def test_request_log_names_the_client(caller: Callable[[Sandbox], Call]) -> None
         rpc("get.sites", token="client-5001-key")
         rpc("get.sites", token=sb.api_key)
         rpc("get.customers")
+        rpc("get.sites", user_id=70031)
         assert [(r.method, r.customer_id, r.outcome) for r in sb.log] == [
             ("get.sites", 5002, "ok"), ("get.sites", 5001, "ok"), ("get.sites", None, "ok"),
-            ("get.customers", None, "ok")]
+            ("get.customers", None, "ok"), ("get.sites", 5003, "ip_not_whitelisted")]
 
 
 def test_late_records_land_in_one_client(caller: Callable[[Sandbox], Call]) -> None:
@@ -227,3 +228,16 @@ def test_bad_agency_config_is_refused() -> None:
              CustomerConfig(id=7, name="b", account=SandboxConfig()))
     with pytest.raises(ValueError, match="id 7 is given twice"):
         Sandbox(SandboxConfig(customers=twice))
+
+
+def test_changed_records_change_one_client() -> None:
+    with Sandbox(demo()) as sb:
+        before = {cid: sb.truth("get.calls_report", customer_id=cid) for cid in (5001, 5002)}
+        own = sb.truth("get.chats_report")
+        changed = sb.change_old_records(4, customer_id=5001)
+        assert changed
+        assert sb.truth("get.calls_report", customer_id=5002) == before[5002]
+        assert sb.truth("get.chats_report") == own
+        for c in changed:
+            after = {r["id"]: r for r in sb.truth(f"get.{c['report']}_report", customer_id=5001)}
+            assert {k: after[c["id"]][k] for k in c["changes"]} == c["changes"]

@@ -177,12 +177,23 @@ class Agency:
             del rest["user_id"]
         # The IP white list is checked first: it refuses every call of the agent for this client.
         if customer.ip_not_whitelisted:
-            raise ApiError("ip_not_whitelisted", field="user_id" if user else "customer_id",
-                           message="Your IP 127.0.0.1 is not whitelisted", params={"ip": "127.0.0.1"})
+            raise ApiError("ip_not_whitelisted", message="Your IP 127.0.0.1 is not whitelisted",
+                           params={"ip": "127.0.0.1"})
         self._check_active(customer)
         if user is not None and method in user.forbidden_methods:
             raise ApiError("forbidden", field="method", value=method)
         return Acting(customer, self.client_config(customer.id), self.world(customer.id), rest)
+
+    def named(self, principal: Principal, params: dict[str, Any]) -> int | None:
+        """The client a request names, if any (for the request log, also when the call is refused)."""
+        if isinstance(principal, int):
+            return principal
+        if principal != AGENT:
+            return None
+        uid, cid = params.get("user_id"), params.get("customer_id")
+        if isinstance(uid, int) and uid in self.by_user:
+            return self.by_user[uid].id
+        return cid if isinstance(cid, int) and cid in self.customers else None
 
     @staticmethod
     def _check_active(customer: CustomerConfig) -> None:

@@ -237,16 +237,16 @@ class Sandbox:
         return ids
 
     def change_old_records(self, n: int, date_from: str | None = None, date_till: str | None = None,
-                           seed: int | None = None) -> list[dict[str, Any]]:
+                           seed: int | None = None, customer_id: int | None = None) -> list[dict[str, Any]]:
         """Change ``n`` existing communications (calls, chats, goals, offline messages) dated inside the range:
         a tag added, sale_date/sale_cost set, chat or offline-message status changed, attributes changed.
-        Returns ``[{"report", "id", "changes"}]``."""
-        w = self.world
+        Returns ``[{"report", "id", "changes"}]``. ``customer_id``: in that agency client's data."""
+        w = self.world_of(customer_id)
         lo = w.abs_of(date_from) if date_from else 0
         hi = w.abs_of(date_till) if date_till else w.end_abs - 1
         d0, d1 = max(0, lo // DAY), min(w.config.days - 1, hi // DAY)
         self._mutation_counter += 1
-        rng = random.Random(f"{self.config.seed}:change:{seed if seed is not None else self._mutation_counter}")
+        rng = random.Random(f"{w.config.seed}:change:{seed if seed is not None else self._mutation_counter}")
         out: list[dict[str, Any]] = []
         seen: set[int] = set()
         attempts = 0
@@ -265,13 +265,13 @@ class Sandbox:
             t = w.abs_of(rec[date_field])
             if not lo <= t <= hi:
                 continue
-            changes = self._changes(rng, src, rec, t)
+            changes = self._changes(rng, src, rec, t, w)
             w.patch(src, rec["id"], changes)
             out.append({"report": src, "id": rec["id"], "changes": changes})
         return out
 
-    def _changes(self, rng: random.Random, src: str, rec: Record, t: int) -> Record:
-        w = self.world
+    def _changes(self, rng: random.Random, src: str, rec: Record, t: int, world: World | None = None) -> Record:
+        w = world or self.world
         kinds = ["tags", "sale", "attributes"] + (["status"] if src in ("chats", "offline_messages") else [])
         kind = rng.choice(kinds)
         later = min(w.end_abs - 1, t + rng.randint(3600, 5 * DAY))
@@ -423,13 +423,13 @@ class Sandbox:
                 limits = self._charge()
             return [b'{"data":[', b",".join(rows), b'],"metadata":' + dumps({"total_items": total, "limits": limits})
                     + b"}"]
+        self._acting.customer_id = self.agency.named(principal, params)
         acting = self.agency.act(principal, method, params)
         if acting is None:
             config, world, cid = self.config, self.world, None
             rest = {k: v for k, v in params.items() if k != "access_token"}
         else:
             config, world, cid, rest = acting.config, acting.world, acting.customer.id, acting.params
-            self._acting.customer_id = cid
         disabled = config.disabled_methods | (frozenset() if config.call_center else CALL_CENTER_METHODS)
         if method in disabled or method in self.faults.disabled_methods:
             if method in self.faults.disabled_methods:
