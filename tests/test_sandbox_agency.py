@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -70,6 +71,9 @@ def test_get_customers_lists_the_active_clients_not_the_archived(rpc: Call) -> N
     assert {r["status"] for r in rows} == {"active"}
     assert rpc("get.customers", fields=["id", "name"], filter={"field": "id", "operator": "=", "value": 5002})[
         "result"]["data"] == [{"id": 5002, "name": "ИП Васильев"}]
+    page = rpc("get.customers", fields=["id"], limit=1, offset=1, sort=[{"field": "status", "order": "asc"}])
+    assert page["result"]["data"] == [{"id": 5002}]
+    assert page["result"]["metadata"]["total_items"] == 3
 
 
 @pytest.mark.parametrize("token", ["client-5001-key", "comagic-sandbox-key"])
@@ -241,3 +245,23 @@ def test_changed_records_change_one_client() -> None:
         for c in changed:
             after = {r["id"]: r for r in sb.truth(f"get.{c['report']}_report", customer_id=5001)}
             assert {k: after[c["id"]][k] for k in c["changes"]} == c["changes"]
+
+
+def test_two_readers_of_different_clients_at_once(agency: Sandbox) -> None:
+    """Two shards of clients (two tap processes) read one simulator side by side, each its own clients."""
+    def read(user_id: int) -> list[list[int]]:
+        with requests.Session() as session:
+            pages = []
+            for offset in range(0, 60, 5):
+                params = {"access_token": AGENT_KEY, "user_id": user_id, "fields": ["id"], "limit": 5,
+                          "offset": offset, **RANGE}
+                body = {"jsonrpc": "2.0", "id": offset, "method": "get.calls_report", "params": params}
+                pages.append([r["id"] for r in data(session.post(agency.url, json=body, timeout=30).json())])
+            return pages
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(read, (70011, 70021))
+    for cid, pages in ((5001, first), (5002, second)):
+        want = [r["id"] for r in agency.truth("get.calls_report", RANGE["date_from"], RANGE["date_till"],
+                                              customer_id=cid)]
+        assert [i for p in pages for i in p] == want[:60]
