@@ -25,12 +25,27 @@ Decisions where the spec is silent or inconsistent:
   ``get.employee_stat`` (``method_component_disabled``).
 - ``set.visitor_communication`` takes the type as ``cummunication_type`` (the spec's table) or
   ``communication_type`` (its example).
+
+An agency (partner) is simulated by ``agency.py`` when ``SandboxConfig.customers`` lists clients
+(``agency_demo()`` is a ready one, ``--agency`` on the command line): a token of ``agent_api_keys`` or a
+login of ``agent_users`` is the agent. ``get.customers`` lists its clients but the archived ones,
+``get.customer_users`` their users (filter ``customer_id``); a non-agent token gets ``forbidden`` there.
+Every client method the agent calls needs ``user_id`` (one of those users; the v3 reports and
+``set.visitor_communication`` take ``customer_id`` instead) and is answered from that client's own account
+(``CustomerConfig.account``: data, time zone, components, minute/day limits; ``get.account`` gives the
+client id as ``app_id``), after the client's flags: ``ip_not_whitelisted`` (agent calls only), then
+``account_inactive`` (also archived clients), then ``forbidden`` (the user's ``forbidden_methods``).
+A client's own API key reads its account without ``user_id``. Decisions where the docs are silent: a
+user_id of no client of the agent is ``invalid_parameter_value``; ``get.account`` from an agent needs a
+``user_id`` like every client method; the agent's own calls count on the configured account's limits.
+``truth``, ``add_late_records`` and ``change_old_records`` take ``customer_id``; the request log names it.
 """
 
 from __future__ import annotations
 
+from .agency import CustomerConfig, CustomerUser, agency_demo
 from .config import DEFAULT_API_KEY, DEFAULT_LOGIN, DEFAULT_PASSWORD, Faults, SandboxConfig
 from .server import Clock, LoggedRequest, Sandbox
 
-__all__ = ["DEFAULT_API_KEY", "DEFAULT_LOGIN", "DEFAULT_PASSWORD", "Clock", "Faults", "LoggedRequest", "Sandbox",
-           "SandboxConfig"]
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_LOGIN", "DEFAULT_PASSWORD", "Clock", "CustomerConfig", "CustomerUser", "Faults",
+           "LoggedRequest", "Sandbox", "SandboxConfig", "agency_demo"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .agency import CustomerConfig
 
 DEFAULT_API_KEY = "comagic-sandbox-key"
 DEFAULT_LOGIN = "demo"
@@ -47,6 +51,12 @@ class SandboxConfig:
         """The fields of ``method`` this account does not know (``spec_fields``: its public-docs-only ones)."""
         out = frozenset(self.unknown_fields.get(method, ()))
         return out | spec_fields if self.spec_fields_only else out
+
+    account_name: str | None = None  # get.account's name; None: one drawn from the seed
+    # The agency (see agency.py): an agent's keys and logins, and the clients it acts for
+    customers: tuple[CustomerConfig, ...] = ()
+    agent_api_keys: tuple[str, ...] = ()
+    agent_users: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

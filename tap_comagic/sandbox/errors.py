@@ -21,7 +21,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "access_token_expired": (-32001, "Access token has expired"),
     "access_token_blocked": (-32001, "Access token has been blocked"),
     "auth_error": (-32004, "Wrong login or password"),
+    "forbidden": (-32003, "Permission denied"),
+    "ip_not_whitelisted": (-32003, "Your IP is not whitelisted"),
     "method_component_disabled": (-32008, "The component of the method is disabled"),
+    "account_inactive": (-32009, "Your account has been disabled, contact the support service"),
     "limit_exceeded": (-32029, "Limit has been exceeded"),
 }
 

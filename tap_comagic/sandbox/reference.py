@@ -121,8 +121,8 @@ def _table(method: str, seed: int, known_rows: list[Record]) -> list[Record]:
 
 # ---- reference tables ---------------------------------------------------------------------------------
 
-def _account(ref: Reference, app_id: int, timezone: str) -> list[Record]:
-    return [{"app_id": app_id, "name": ACCOUNT_NAMES[ref.seed % len(ACCOUNT_NAMES)], "timezone": timezone}]
+def _account(ref: Reference, app_id: int, timezone: str, name: str | None) -> list[Record]:
+    return [{"app_id": app_id, "name": name or ACCOUNT_NAMES[ref.seed % len(ACCOUNT_NAMES)], "timezone": timezone}]
 
 
 def _sites(ref: Reference) -> list[Record]:
@@ -353,7 +353,7 @@ def rows(method: str, world: Any, params: dict[str, Any], date_from: str | None,
     ref = reference_of(world.config.seed)
     seed = ref.seed
     if method == "get.account":
-        return _account(ref, world.config.app_id, world.config.timezone)
+        return _account(ref, world.config.app_id, world.config.timezone, world.config.account_name)
     tables: dict[str, Callable[[], list[Record]]] = {
         "get.sites": lambda: _sites(ref), "get.site_blocks": lambda: _site_blocks(ref),
         "get.campaigns": lambda: _campaigns(ref), "get.virtual_numbers": lambda: _virtual_numbers(ref),

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from .agency import METHODS as AGENCY_METHODS
+from .agency import OWN, Agency, Principal
 from .catalog import CATALOG, DATE_FIELD
 from .config import Faults, SandboxConfig
 from .data import BASE, COMM_TYPE, DAY, SOURCES, TYPE_SOURCE, Record, World, dumps
@@ -53,12 +55,14 @@ class LoggedRequest:
     fault: str | None = None  # the injected fault, if any
     at: float = 0.0  # clock time
     request_id: Any = None
+    customer_id: int | None = None  # the agency client the request was for (None: the configured account)
 
 
 @dataclass
 class _Session:
     login: str
     expire_at: float
+    principal: Principal = OWN
 
 
 @dataclass
@@ -115,6 +119,9 @@ class Sandbox:
         self._conns: set[socket.socket] = set()
         self._handlers: set[threading.Thread] = set()
         self._mutation_counter = 0
+        self.agency = Agency(self.config)
+        self._client_windows: dict[int, tuple[_Window, _Window]] = {}  # per client: its minute and day
+        self._acting = threading.local()  # the client of the request this thread handles
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -164,7 +171,7 @@ class Sandbox:
 
     # ---- ground truth and mutations -------------------------------------------------------------------
     def truth(self, method: str, date_from: str | None = None, date_till: str | None = None,
-              **params: Any) -> list[dict[str, Any]]:
+              customer_id: int | None = None, **params: Any) -> list[dict[str, Any]]:
         """Every record the report holds, every field the account knows, as the API returns them.
 
         The range is INCLUSIVE on the report's date field, whatever ``till_exclusive`` says. Without a
@@ -172,14 +179,16 @@ class Sandbox:
         ``chat_id``), ``get.visitors_report`` ``visitor_id``, ``get.financial_summary_report`` ``year`` and
         ``month``; a summary report (``get.ct_summary_report``...) its range and ``site_id`` where it takes one;
         a reference method its own parameters (``get.statuses``: ``is_deleted=True``).
+        ``customer_id``: the records of that agency client (default: the configured account).
         """
+        world = self.world_of(customer_id)
         spec = CATALOG[method]
-        unknown = self.config.refused(spec.public_fields, method)
+        unknown = world.config.refused(spec.public_fields, method)
         names = tuple(n for n in spec.field_names if n not in unknown)
         q = Query(spec=spec, names=names, limit=10**12, offset=0, exclusive=False)
         report = spec.report
         if report in DATE_FIELD:
-            w = self.world
+            w = world
             q.date_from = date_from or w.fmt(0, 0)
             q.date_till = date_till or w.fmt(w.config.days - 1, DAY - 1)
             parse_dt("date_from", q.date_from)
@@ -193,30 +202,36 @@ class Sandbox:
         if method in REFERENCE_METHODS:  # a method's own parameters: site_id, is_deleted...
             q.extra = dict(params)
         if method in SUMMARIES:
-            w = self.world
+            w = world
             q.date_from = date_from or w.fmt(0, 0)
             q.date_till = date_till or w.fmt(w.config.days - 1, DAY - 1)
             q.extra = dict(params)
-        with self.world.lock:
-            refs = candidates(q, self.world)
+        with world.lock:
+            refs = candidates(q, world)
             return [json.loads(dumps({n: r[n] for n in names})) for *_, r in refs]
 
+    def world_of(self, customer_id: int | None) -> World:
+        """The data of an agency client (``SandboxConfig.customers``), or of the configured account."""
+        return self.world if customer_id is None else self.agency.world(customer_id)
+
     def add_late_records(self, n: int, report: str = "calls", date_from: str | None = None,
-                         date_till: str | None = None, seed: int | None = None) -> list[int]:
+                         date_till: str | None = None, seed: int | None = None,
+                         customer_id: int | None = None) -> list[int]:
         """Add ``n`` records that arrive late, at times inside ``[date_from, date_till]`` (default: the
         whole data period). ``report`` is one of calls (with legs, financial legs and a communication),
         chats (with messages), goals, offline_messages, visitor_sessions, api_requests. Returns their ids.
+        ``customer_id``: into that agency client's data.
         """
         if report not in SOURCES:
             raise ValueError(f"late records come for {SOURCES}, not {report}")
-        w = self.world
+        w = self.world_of(customer_id)
         lo = w.abs_of(date_from) if date_from else 0
         hi = w.abs_of(date_till) if date_till else w.end_abs - 1
         lo, hi = max(0, lo), min(w.end_abs - 1, hi)
         if lo > hi:
             raise ValueError("the range holds no day of data")
         self._mutation_counter += 1
-        rng = random.Random(f"{self.config.seed}:late:{seed if seed is not None else self._mutation_counter}")
+        rng = random.Random(f"{w.config.seed}:late:{seed if seed is not None else self._mutation_counter}")
         ids = []
         for _ in range(n):
             t = rng.randint(lo, hi)
@@ -224,16 +239,16 @@ class Sandbox:
         return ids
 
     def change_old_records(self, n: int, date_from: str | None = None, date_till: str | None = None,
-                           seed: int | None = None) -> list[dict[str, Any]]:
+                           seed: int | None = None, customer_id: int | None = None) -> list[dict[str, Any]]:
         """Change ``n`` existing communications (calls, chats, goals, offline messages) dated inside the range:
         a tag added, sale_date/sale_cost set, chat or offline-message status changed, attributes changed.
-        Returns ``[{"report", "id", "changes"}]``."""
-        w = self.world
+        Returns ``[{"report", "id", "changes"}]``. ``customer_id``: in that agency client's data."""
+        w = self.world_of(customer_id)
         lo = w.abs_of(date_from) if date_from else 0
         hi = w.abs_of(date_till) if date_till else w.end_abs - 1
         d0, d1 = max(0, lo // DAY), min(w.config.days - 1, hi // DAY)
         self._mutation_counter += 1
-        rng = random.Random(f"{self.config.seed}:change:{seed if seed is not None else self._mutation_counter}")
+        rng = random.Random(f"{w.config.seed}:change:{seed if seed is not None else self._mutation_counter}")
         out: list[dict[str, Any]] = []
         seen: set[int] = set()
         attempts = 0
@@ -252,13 +267,13 @@ class Sandbox:
             t = w.abs_of(rec[date_field])
             if not lo <= t <= hi:
                 continue
-            changes = self._changes(rng, src, rec, t)
+            changes = self._changes(rng, src, rec, t, w)
             w.patch(src, rec["id"], changes)
             out.append({"report": src, "id": rec["id"], "changes": changes})
         return out
 
-    def _changes(self, rng: random.Random, src: str, rec: Record, t: int) -> Record:
-        w = self.world
+    def _changes(self, rng: random.Random, src: str, rec: Record, t: int, world: World | None = None) -> Record:
+        w = world or self.world
         kinds = ["tags", "sale", "attributes"] + (["status"] if src in ("chats", "offline_messages") else [])
         kind = rng.choice(kinds)
         later = min(w.end_abs - 1, t + rng.randint(3600, 5 * DAY))
@@ -307,6 +322,7 @@ class Sandbox:
         return None
 
     def handle(self, body: bytes) -> _Answer:
+        self._acting.customer_id = None
         u, v = self._draw_fault()
         fault = self._pick_fault(u)
         if self.config.latency:
@@ -351,7 +367,7 @@ class Sandbox:
             if not isinstance(raw_params, dict):
                 raise ApiError("invalid_request", field="params", message="params must be an object")
             params = raw_params
-            if method not in CATALOG and method not in AUTH_METHODS:
+            if method not in CATALOG and method not in AUTH_METHODS and method not in AGENCY_METHODS:
                 raise ApiError("method_not_found", field="method", value=method,
                                message=f"method {method} not found")
             if fault == "internal_error":
@@ -387,7 +403,8 @@ class Sandbox:
         shown = {k: v for k, v in params.items() if k not in HIDDEN_PARAMS}
         with self._lock:
             self.log.append(LoggedRequest(method=method, params=shown, outcome=outcome, fault=fault,
-                                          at=self.clock.now(), request_id=req_id))
+                                          at=self.clock.now(), request_id=req_id,
+                                          customer_id=getattr(self._acting, "customer_id", None)))
 
     def _dispatch(self, method: str, params: dict[str, Any], fault: str | None) -> list[bytes]:
         if method == "login.user":
@@ -400,29 +417,43 @@ class Sandbox:
             with self._lock:
                 self._sessions.pop(token, None)
             return [dumps({"data": {"success": True}})]
-        disabled = self.config.disabled_methods | (frozenset() if self.config.call_center else CALL_CENTER_METHODS)
+        principal = self._principal(token)
+        if method in AGENCY_METHODS:
+            total, rows = self.agency.answer(principal, method, params, self.world)
+            self._check_limits(fault)
+            with self._lock:
+                limits = self._charge()
+            return [b'{"data":[', b",".join(rows), b'],"metadata":' + dumps({"total_items": total, "limits": limits})
+                    + b"}"]
+        self._acting.customer_id = self.agency.named(principal, params)
+        acting = self.agency.act(principal, method, params)
+        if acting is None:
+            config, world, cid = self.config, self.world, None
+            rest = {k: v for k, v in params.items() if k != "access_token"}
+        else:
+            config, world, cid, rest = acting.config, acting.world, acting.customer.id, acting.params
+        disabled = config.disabled_methods | (frozenset() if config.call_center else CALL_CENTER_METHODS)
         if method in disabled or method in self.faults.disabled_methods:
             if method in self.faults.disabled_methods:
                 self._count("method_component_disabled")
             raise ApiError("method_component_disabled", field="method", value=method)
-        rest = {k: v for k, v in params.items() if k != "access_token"}
         spec = CATALOG[method]
         if method == "set.visitor_communication":
             q = None
             self._check_set_params(rest)
         else:
-            q = build_query(spec, rest, self.world, self.config.till_exclusive, self.config.chat_ids_supported,
-                            self.config.max_chat_ids, self.config.refused(spec.public_fields, method))
-        self._check_limits(fault)
+            q = build_query(spec, rest, world, config.till_exclusive, config.chat_ids_supported,
+                            config.max_chat_ids, config.refused(spec.public_fields, method))
+        self._check_limits(fault, cid)
         if q is None:
-            data = self._set_visitor(rest)
+            data = self._set_visitor(rest, world)
             with self._lock:
-                limits = self._charge()
+                limits = self._charge(cid)
             return [dumps({"data": data, "metadata": {"limits": limits}})]
-        with self.world.lock:
-            total, rows = run(q, self.world)
+        with world.lock:
+            total, rows = run(q, world)
         with self._lock:
-            limits = self._charge()
+            limits = self._charge(cid)
         meta_key = b"meta_data" if method == "get.sales_report" else b"metadata"
         meta = dumps({"total_items": total, "limits": limits})
         return [b'{"data":[', b",".join(rows), b'],"' + meta_key + b'":' + meta + b"}"]
@@ -436,13 +467,15 @@ class Sandbox:
             if k not in params:
                 raise ApiError("required_parameter_missed", field=k)
             check_type(k, "string", params[k])
-        if self.config.users.get(params["login"]) != params["password"]:
+        principal = self.agency.principal_of_login(params["login"], params["password"])
+        if principal is None:
             raise ApiError("auth_error", field="login", message="wrong login or password")
         token = secrets.token_hex(20)
         expire = self.clock.now() + self.config.token_ttl
         with self._lock:
-            self._sessions[token] = _Session(login=params["login"], expire_at=expire)
-        return dumps({"data": {"access_token": token, "expire_at": int(expire), "app_id": self.config.app_id}})
+            self._sessions[token] = _Session(login=params["login"], expire_at=expire, principal=principal)
+        return dumps({"data": {"access_token": token, "expire_at": int(expire),
+                               "app_id": self.agency.app_id(principal)}})
 
     def _authenticate(self, params: dict[str, Any], fault: str | None) -> str:
         if "access_token" not in params:
@@ -455,7 +488,7 @@ class Sandbox:
                 raise ApiError("access_token_blocked", field="access_token")
             if token in self.config.expired_api_keys:
                 raise ApiError("access_token_expired", field="access_token")
-            if token in self.config.api_keys:
+            if self.agency.principal_of_key(token) is not None:
                 return token
             session = self._sessions.get(token)
             if session is None:
@@ -468,48 +501,67 @@ class Sandbox:
                 raise ApiError("access_token_expired", field="access_token")
             return token
 
+    def _principal(self, token: str) -> Principal:
+        found = self.agency.principal_of_key(token)
+        if found is not None:
+            return found
+        with self._lock:
+            session = self._sessions.get(token)
+        return session.principal if session is not None else OWN
+
     # ---- limits ---------------------------------------------------------------------------------------
-    def _limits(self, now: float) -> dict[str, int]:
+    def _windows(self, cid: int | None) -> tuple[SandboxConfig, _Window, _Window]:
+        """The limits of an account: the configured one, or an agency client's own (called under the lock)."""
+        if cid is None:
+            return self.config, self._minute, self._day
+        if cid not in self._client_windows:
+            self._client_windows[cid] = (_Window(60), _Window(DAY))
+        return (self.agency.client_config(cid), *self._client_windows[cid])
+
+    def _limits(self, now: float, cid: int | None = None) -> dict[str, int]:
+        config, minute, day = self._windows(cid)
         burst = self._burst_until > now
-        minute_reset = self._minute.reset_in(now)
+        minute_reset = minute.reset_in(now)
         if burst:
             minute_reset = max(1, math.ceil(self._burst_until - now))
         return {
-            "day_limit": self.config.day_limit,
-            "day_remaining": max(0, self.config.day_limit - self._day.used),
-            "day_reset": int(self._day.reset_in(now)),
-            "minute_limit": self.config.minute_limit,
-            "minute_remaining": 0 if burst else max(0, self.config.minute_limit - self._minute.used),
+            "day_limit": config.day_limit,
+            "day_remaining": max(0, config.day_limit - day.used),
+            "day_reset": int(day.reset_in(now)),
+            "minute_limit": config.minute_limit,
+            "minute_remaining": 0 if burst else max(0, config.minute_limit - minute.used),
             "minute_reset": int(minute_reset),
         }
 
-    def _check_limits(self, fault: str | None) -> None:
+    def _check_limits(self, fault: str | None, cid: int | None = None) -> None:
         with self._lock:
+            config, minute, day = self._windows(cid)
             now = self.clock.now()
-            self._minute.refresh(now)
-            self._day.refresh(now)
+            minute.refresh(now)
+            day.refresh(now)
             if fault == "limit_burst" and self._burst_until <= now:
                 self._burst_until = now + self.faults.limit_reset_seconds
             if self._burst_until > now:
                 self.injected["limit_burst"] += 1
-                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._error_limits(now)}})
-            if (self._minute.used >= self.config.minute_limit) or (self._day.used >= self.config.day_limit):
-                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._error_limits(now)}})
+                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._error_limits(now, cid)}})
+            if (minute.used >= config.minute_limit) or (day.used >= config.day_limit):
+                raise ApiError("limit_exceeded", extra={"metadata": {"limits": self._error_limits(now, cid)}})
 
-    def _error_limits(self, now: float) -> dict[str, int]:
-        limits = self._limits(now)
+    def _error_limits(self, now: float, cid: int | None = None) -> dict[str, int]:
+        limits = self._limits(now, cid)
         if not self.faults.limit_error_resets:
             del limits["minute_reset"], limits["day_reset"]
         return limits
 
-    def _charge(self) -> dict[str, int]:
+    def _charge(self, cid: int | None = None) -> dict[str, int]:
         now = self.clock.now()
-        for w in (self._minute, self._day):
+        _, minute, day = self._windows(cid)
+        for w in (minute, day):
             w.refresh(now)
             if w.started is None:
                 w.started = now
             w.used += 1
-        return self._limits(now)
+        return self._limits(now, cid)
 
     # ---- set.visitor_communication -------------------------------------------------------------------
     @staticmethod
@@ -531,18 +583,19 @@ class Sandbox:
         if ctype not in TYPE_SOURCE:
             raise ApiError("invalid_parameter_value", field="cummunication_type", value=ctype)
 
-    def _set_visitor(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _set_visitor(self, p: dict[str, Any], world: World | None = None) -> dict[str, Any]:
+        w = world or self.world
         ctype = p.get("cummunication_type", p.get("communication_type"))
         src = TYPE_SOURCE[str(ctype)]
         comm_id, visitor_id = p["communication_id"], p["visitor_id"]
         if not is_int(comm_id) or not is_int(visitor_id):
             raise ApiError("data_type_error", field="communication_id")
         src_id = BASE[src] + (comm_id - BASE["comm:" + str(ctype)])
-        found = self.world.find(src, src_id) if comm_id >= BASE["comm:" + str(ctype)] else None
+        found = w.find(src, src_id) if comm_id >= BASE["comm:" + str(ctype)] else None
         if found is None:
             raise ApiError("invalid_parameter_value", field="communication_id", value=comm_id,
                            message="no such communication")
-        self.world.patch(src, src_id, {"visitor_id": visitor_id})
+        w.patch(src, src_id, {"visitor_id": visitor_id})
         return {"communication_id": comm_id, "communication_type": ctype, "visitor_id": visitor_id}
 
 
