@@ -36,6 +36,11 @@ class SandboxConfig:
     latency: float = 0.0
     disabled_methods: frozenset[str] = frozenset()
     max_chat_ids: int = 1000  # longest accepted `chat_ids` array
+    # As a database answering LIMIT/OFFSET: rows that tie in the requested sort (with no sort: on the
+    # report's date field) come in a different order on each request ...
+    reorder_ties: bool = False
+    # ... and with no `sort` at all, the rows come in any order (no ORDER BY), different on each request.
+    unsorted_any_order: bool = False
 
 
 @dataclass

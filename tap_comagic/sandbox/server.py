@@ -113,6 +113,7 @@ class Sandbox:
         self._conns: set[socket.socket] = set()
         self._handlers: set[threading.Thread] = set()
         self._mutation_counter = 0
+        self._requests_run = 0
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -268,6 +269,13 @@ class Sandbox:
         new_status = rng.choice([s for s in ("processed", "processing", "not_processed") if s != rec["status"]])
         return {"status": new_status, "process_time": w.fmt(0, later) if new_status != "not_processed" else None}
 
+    def new_day(self, day_limit: int | None = None) -> None:
+        """Start the account's next day now: its points are all there again (``day_limit`` sets a new budget)."""
+        with self._lock:
+            if day_limit is not None:
+                self.config.day_limit = day_limit
+            self._day.used, self._day.started = 0, None
+
     def expire_tokens(self) -> None:
         """Expire every login.user session now."""
         now = self.clock.now()
@@ -408,8 +416,13 @@ class Sandbox:
             with self._lock:
                 limits = self._charge()
             return [dumps({"data": data, "metadata": {"limits": limits}})]
+        reorder = None
+        if self.config.reorder_ties or self.config.unsorted_any_order:
+            with self._lock:
+                self._requests_run += 1
+                reorder = random.Random(f"{self.config.seed}:order:{self._requests_run}")
         with self.world.lock:
-            total, rows = run(q, self.world)
+            total, rows = run(q, self.world, reorder, self.config.reorder_ties, self.config.unsorted_any_order)
         with self._lock:
             limits = self._charge()
         meta_key = b"meta_data" if method == "get.sales_report" else b"metadata"
