@@ -455,6 +455,7 @@ def _reorder(q: Query, refs: list[Ref], rng: random.Random, ties: bool, any_orde
         return refs
     if not ties:
         return refs
+    keys: list[Callable[[Record], Any]]
     if q.sort:
         keys = [sort_key(get) for get, _ in q.sort]
     else:
