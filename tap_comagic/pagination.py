@@ -12,6 +12,7 @@ before any of it is emitted.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +40,13 @@ class Window:
     def halves(self) -> tuple[Window, Window]:
         middle = self.start + dt.timedelta(seconds=(self.end - self.start).total_seconds() // 2)
         return Window(self.start, middle), Window(middle, self.end)
+
+    def pieces(self, n: int) -> list[Window]:
+        """``n`` contiguous parts of whole seconds (fewer if the window is shorter), sharing their ends."""
+        seconds = int((self.end - self.start).total_seconds())
+        n = max(1, min(n, seconds))
+        cuts = [self.start + dt.timedelta(seconds=seconds * i // n) for i in range(n + 1)]
+        return [Window(a, b) for a, b in itertools.pairwise(cuts)]
 
     @property
     def splittable(self) -> bool:

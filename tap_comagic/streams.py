@@ -11,18 +11,23 @@ import datetime as dt
 import gc
 import itertools
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tap_comagic.client import CoMagicStream
 from tap_comagic.errors import CoMagicError, SplitWindow, TapError
-from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
+from tap_comagic.pagination import MAX_PAGE_SIZE, BoundaryDedup, Page, Window, in_order, plan, reachable_rows
 from tap_comagic.timezones import API_FORMAT, api_second, as_account_time
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_comagic.tap import TapCoMagic
+
+
+# In a stream's state while a run has not finished it: the end of its last complete window.
+RESUME_KEY = "resume_from"
 
 
 def _fmt(moment: dt.datetime) -> str:
@@ -43,6 +48,9 @@ class ReportStream(CoMagicStream):
     # (record field, child context key): the ids a window hands its child stream, in batches
     child_ids: ClassVar[tuple[str, str] | None] = None
     child_ids_once_per_run: ClassVar[bool] = False
+    # a parent whose children need none of its rows (call_legs take calls' windows, not their ids)
+    children_take_windows: ClassVar[bool] = False
+    unique_key: ClassVar[bool] = True  # False: rows may share the whole primary key
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
@@ -53,6 +61,10 @@ class ReportStream(CoMagicStream):
         self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
         self._batch: list[Any] = []
         self._batched: set[Any] = set()
+        self._start: dt.datetime | None = None
+        keys = tuple(self.primary_keys)
+        self._key: Callable[[dict[str, Any]], Any] = (
+            (lambda r: r.get(keys[0])) if len(keys) == 1 else (lambda r: tuple([r.get(k) for k in keys])))
 
     # ---- what one window asks for --------------------------------------------------
 
@@ -65,15 +77,52 @@ class ReportStream(CoMagicStream):
             params["filter"] = user_filter
         return params
 
-    # ---- windows ----------------------------------------------------------------------
+    @property
+    def requested_fields(self) -> list[str]:
+        fields = super().requested_fields
+        # the ids handed to the children are asked for even when the user deselected them (not emitted)
+        if self.child_ids is not None and self.fed_children() and self.child_ids[0] not in fields:
+            return [*fields, self.child_ids[0]]
+        return fields
+
+    # ---- where a run starts --------------------------------------------------------
+
+    def fed_children(self) -> list[ReportStream]:
+        return [c for c in self.child_streams if isinstance(c, ReportStream) and c.selected]
+
+    def resume_point(self) -> dt.datetime | None:
+        """Where this stream's reading starts in this run (None: not selected): where the last run stopped
+        if it did not finish, else the bookmark less the look-back, else `start_date`. Fixed at first use,
+        so that the bookmarks this run writes do not move it."""
+        if not self.selected:
+            return None
+        if self._start is None:
+            state = self.get_context_state(None)
+            start = self.tap.start_date
+            stopped_at = self._parse(state.get(RESUME_KEY))
+            bookmark = self._parse(state.get("replication_key_value"))
+            if stopped_at is not None:
+                # the stopped run already re-read the look-back: spending the next day's budget on it
+                # again would keep a small budget from ever catching up
+                start = max(start, stopped_at)
+            elif bookmark is not None:
+                start = max(start, bookmark - dt.timedelta(days=self.tap.lookback_days))
+            self._start = min(start, self.tap.end_date)
+        return self._start
+
+    def _parse(self, value: Any) -> dt.datetime | None:
+        if not value:
+            return None
+        try:
+            return self._moment(str(value))
+        except ValueError:
+            return None
 
     def bounds(self, context: Context | None) -> tuple[dt.datetime, dt.datetime]:
-        start, end = self.tap.start_date, self.tap.end_date
-        bookmark = self.get_starting_replication_key_value(context)
-        if bookmark:
-            resume = as_account_time(dt.datetime.fromisoformat(str(bookmark)), self.tap.zone)
-            start = max(start, resume - dt.timedelta(days=self.tap.lookback_days))
-        return start, end
+        """This stream's range, widened back to where its selected children resume."""
+        starts = [s for s in (self.resume_point(), *(c.resume_point() for c in self.fed_children()))
+                  if s is not None]
+        return min(starts, default=self.tap.start_date), self.tap.end_date
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:
         def moment(text: str) -> dt.datetime:
@@ -83,13 +132,24 @@ class ReportStream(CoMagicStream):
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
-        yield from self.read_range(start, end, context)
+        own = self.resume_point()
+        if self.children_take_windows and (own is None or own > start):
+            # the children's windows before this stream's own start need no request of this report
+            for window in plan(start, own or end, self.tap.window_days):
+                self.finish_window(window)
+            start = own or end
+        if start < end:
+            yield from self.read_range(start, end, context, emit_from=None if own is None else _fmt(own))
+        self.finish_run()
 
-    def read_range(self, start: dt.datetime, end: dt.datetime,
-                   context: Context | None) -> Iterator[dict[str, Any]]:
+    def read_range(self, start: dt.datetime, end: dt.datetime, context: Context | None,
+                   emit_from: str | None = "") -> Iterator[dict[str, Any]]:
+        """The records of ``[start, end]``, window by window. ``emit_from``: records older than this
+        "YYYY-MM-DD hh:mm:ss" are read only for the children's ids (None: none is emitted)."""
         rk = self.replication_key or ""
         last_second = _fmt(end)
         dedup = self._dedup
+        collect = self._collector()
         todo = list(reversed(plan(start, end, self.tap.window_days)))
         while todo:
             window = todo.pop()
@@ -112,46 +172,189 @@ class ReportStream(CoMagicStream):
                 todo.extend(reversed(window.halves()))
                 continue
             dedup.start_window(_fmt(window.start), _fmt(window.end))
-            for page in itertools.chain([first], pages):  # pages keep nothing once taken
-                for record in page.take():
-                    value = api_second(record.get(rk))
-                    if value is not None and value > last_second:
-                        continue
-                    if dedup.is_repeat(record, value):
-                        continue
+            for record in self.exact_rows(first, pages, self._window_reread(Window(window.start, till), context)):
+                value = api_second(record.get(rk))
+                if value is not None and value > last_second:
+                    continue
+                if dedup.is_repeat(record, value):
+                    continue
+                if collect is not None:
+                    collect(record)
+                if emit_from is not None and (value is None or value >= emit_from):
                     yield record
             self.finish_window(window)
             gc.unfreeze()  # see client.decode_records
 
+    def _collector(self) -> Callable[[dict[str, Any]], None] | None:
+        if self.child_ids is None or not self.fed_children():
+            return None
+        field, batch, batched, once = self.child_ids[0], self._batch, self._batched, self.child_ids_once_per_run
+
+        def collect(record: dict[str, Any]) -> None:
+            value = record.get(field)
+            if value is not None and not (once and value in batched):
+                batch.append(value)
+                if once:
+                    batched.add(value)
+
+        return collect
+
+    # ---- pages in a total order --------------------------------------------------------
+
+    def exact_rows(self, first: Page, pages: Iterator[Page],
+                   reread: Callable[[int, dict[Any, int]], Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+        """The rows of one query, each once, even when the server orders tied rows differently on each
+        request (offset pages of such an order skip some rows and repeat others).
+
+        One page is one consistent answer. Over several pages, repeats are dropped by primary key, and when
+        fewer distinct keys arrived than the query holds, ``reread(total, seen)`` reads it again in
+        narrower pieces, yielding only the rows not seen yet. With a stable order nothing more is asked.
+        """
+        if first.exact_total and first.total <= self.tap.page_size:
+            yield from first.take()
+            return
+        key = self._key
+        seen: dict[Any, int] = {}  # key -> rows of that key emitted
+        expected = count = 0
+        for page in itertools.chain([first], pages):
+            expected = max(expected, page.total) if page.exact_total else page.total
+            if self.unique_key:
+                for record in page.take():
+                    k = key(record)
+                    if k not in seen:
+                        seen[k] = 1
+                        count += 1
+                        yield record
+            else:
+                for record in self._new_rows(page.take(), seen):
+                    count += 1
+                    yield record
+        if count < expected:
+            self.log("%s: %d of %d rows arrived: the server ordered them differently between pages; reading "
+                     "them again in narrower pieces", self.name, count, expected, level=logging.INFO)
+            yield from reread(expected, seen)
+
+    def _new_rows(self, rows: list[dict[str, Any]], seen: dict[Any, int]) -> Iterator[dict[str, Any]]:
+        """The rows of one page not emitted yet. A key may repeat (chat messages): a page is consistent, so
+        a key is emitted again only as often as one page holds it more often than emitted so far."""
+        key = self._key
+        in_page: dict[Any, int] = {}
+        for record in rows:
+            k = key(record)
+            n = in_page[k] = in_page.get(k, 0) + 1
+            if seen.get(k, 0) < n:
+                seen[k] = n
+                yield record
+
+    def _window_reread(self, span: Window, context: Context | None
+                       ) -> Callable[[int, dict[Any, int]], Iterator[dict[str, Any]]]:
+        def reread(total: int, seen: dict[Any, int]) -> Iterator[dict[str, Any]]:
+            return self._reread(list(span.pieces(self._pieces_for(total))), self._window_pieces, seen, context)
+
+        return reread
+
+    def _pieces_for(self, total: int) -> int:
+        # pieces meant to fill three quarters of a page, so that most are read in one request
+        return max(2, math.ceil(total / max(1, self.tap.page_size * 3 // 4)))
+
+    def _window_pieces(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
+        window: Window = piece
+        smaller = window.pieces(self._pieces_for(total)) if total and window.splittable else []
+        return self.window_params(window, window.end), smaller
+
+    def _reread(self, pieces: list[Any], describe: Callable[[Any, int], tuple[dict[str, Any], list[Any]]],
+                seen: dict[Any, int], context: Context | None) -> Iterator[dict[str, Any]]:
+        """Each piece in one page; a piece holding more is read again as ``describe``'s smaller pieces, or,
+        when it has none, in one page of up to the API's largest limit."""
+        size = self.tap.page_size
+        todo = list(reversed(pieces))
+        while todo:
+            piece = todo.pop()
+            params, _ = describe(piece, 0)
+            page = self.fetch_page(params, 0, size, context)
+            rows = page.take()
+            if page.total > len(rows):
+                _, smaller = describe(piece, page.total)
+                if smaller:
+                    todo.extend(reversed(smaller))
+                else:
+                    page = self.fetch_page(params, 0, MAX_PAGE_SIZE, context)
+                    rows = page.take()
+                    if page.total > len(rows):
+                        raise TapError(f"{self.api_method}: {page.total} rows share one second and the server "
+                                       "orders them differently on each request: they cannot be paged exactly")
+            yield from self._new_rows(rows, seen)
+
+    def query_rows(self, params: dict[str, Any], parallel: bool = True) -> Iterator[dict[str, Any]]:
+        """The rows of one query that is not a date window (ids, a month), each once."""
+        pages = self.pages(params, parallel=parallel)
+        first = next(pages)
+        yield from self.exact_rows(first, pages, lambda total, seen: self._reread(
+            [params], self._narrower, seen, None))
+
+    def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
+        """A query and the narrower queries that together ask the same (none: it cannot be narrowed)."""
+        return piece, []
+
+    # ---- windows done ------------------------------------------------------------------
+
     def finish_window(self, window: Window) -> None:
         """All records of the window are written: feed the children, then advance the bookmark
-        (in that order, so that a run killed while the children read resumes with this window)."""
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
+        (in that order, so that a run stopped or killed while the children read resumes with this window)."""
+        if self.fed_children():
             self.window_finished_for_children(window)
-        self.commit_bookmark(None)
+        if self.tap.daily_limit_spent is not None:
+            raise self.tap.daily_limit_spent  # a child stopped inside this window: it is not done
+        self.commit_bookmark(window.end)
 
     def window_finished_for_children(self, window: Window) -> None:
         """Parents hand their children a batch (a window, the window's ids) here, once per window."""
         if self.child_ids is None:
             return
-        ids, self._batch = self._batch, []
+        ids = list(self._batch)
+        self._batch.clear()
         if ids:
-            self._sync_children({self.child_ids[1]: ids})
+            self._sync_children({self.child_ids[1]: ids, "window_end": _fmt(window.end)})
+        else:  # nothing to read: the children are done with this window too
+            for child in self.fed_children():
+                child.commit_bookmark(window.end)
+
+    def finish_run(self) -> None:
+        """Every window is done: the next run starts from the bookmarks less the look-back again."""
+        done = False
+        for stream in (self, *self.fed_children()):
+            if stream.selected and stream.get_context_state(None).pop(RESUME_KEY, None) is not None:
+                done = True
+        if done:
+            self._write_state_message()
 
     def read_queries(self, queries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Several queries, each with its pages: a bounded number in flight hides the latency, and
         the output keeps the queries' order."""
         if len(queries) == 1:
-            for page in self.pages(queries[0]):
-                yield from page.take()
+            yield from self.query_rows(queries[0])
             return
 
         def rows(params: dict[str, Any]) -> list[dict[str, Any]]:
-            return [row for page in self.pages(params, parallel=False) for row in page.take()]
+            return list(self.query_rows(params, parallel=False))
 
         workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
         for batch in in_order(rows, queries, workers):
             yield from batch
+
+    def read_batch(self, context: Context | None, queries: Callable[[list[Any]], Iterator[dict[str, Any]]]
+                   ) -> Iterator[dict[str, Any]]:
+        """A child's batch of its parent's ids (the context), unless this stream had read that window."""
+        assert context is not None
+        assert self.child_ids_key is not None
+        end = dt.datetime.fromisoformat(context["window_end"])
+        own = self.resume_point()
+        self._bookmark_candidate = None
+        if own is not None and end > own:
+            yield from queries(list(context[self.child_ids_key]))
+        self.commit_bookmark(end)
+
+    child_ids_key: ClassVar[str | None] = None  # children fed ids: the context key that holds them
 
     def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterator[Context | None]:
         # Never one child sync per parent record (N+1): see window_finished_for_children.
@@ -166,16 +369,25 @@ class ReportStream(CoMagicStream):
         if value is not None and (self._bookmark_candidate is None or value > self._bookmark_candidate):
             self._bookmark_candidate = value
 
-    def commit_bookmark(self, context: Context | None) -> None:
+    def commit_bookmark(self, window_end: dt.datetime | None) -> None:
+        """A window is done: the bookmark takes its newest value, and, until the run ends, the window's
+        end is where the next run resumes (however old its records: a window's end is progress)."""
         candidate, self._bookmark_candidate = self._bookmark_candidate, None
-        if candidate is None or not self.selected:
+        if not self.selected:
             return
-        state = self.get_context_state(context)
+        state = self.get_context_state(None)
+        moved = False
         current = state.get("replication_key_value")
-        if current is None or self._moment(candidate) > self._moment(str(current)):
+        if candidate is not None and (current is None or self._moment(candidate) > self._moment(str(current))):
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = candidate
-        self._write_state_message()
+            moved = True
+        own = self.resume_point()
+        if window_end is not None and own is not None and window_end > own:
+            state[RESUME_KEY] = self.tap.from_api(_fmt(window_end))
+            moved = True
+        if moved:
+            self._write_state_message()
 
     def _moment(self, value: str) -> dt.datetime:
         return as_account_time(dt.datetime.fromisoformat(value), self.tap.zone)
@@ -183,12 +395,6 @@ class ReportStream(CoMagicStream):
     # ---- records ----------------------------------------------------------------------
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        if self.child_ids is not None and self.has_selected_descendents:
-            value = row.get(self.child_ids[0])
-            if value is not None and not (self.child_ids_once_per_run and value in self._batched):
-                self._batch.append(value)
-                if self.child_ids_once_per_run:
-                    self._batched.add(value)
         convert = self.tap.from_api
         for path in self._datetime_paths:
             if len(path) == 1:
@@ -210,7 +416,7 @@ class ReportStream(CoMagicStream):
                 row[key] = int(value) if value.strip().lstrip("-").isdigit() else None
         known = self._known
         if known is None:
-            known = self._known = frozenset(self.requested_fields)
+            known = self._known = frozenset(super().requested_fields)  # the selected ones
         if not known.issuperset(row):
             for key in [k for k in row if k not in known]:
                 del row[key]  # not asked for (a field the live API added, say): keep the catalog's promise
@@ -244,18 +450,11 @@ class CallsStream(ReportStream):
     replication_key = "start_time"
     sort_field = "start_time"
 
+    children_take_windows = True
+
     def window_finished_for_children(self, window: Window) -> None:
         # call_legs is date-windowed itself: one child context per calls window, not per call.
         self._sync_children({"date_from": _fmt(window.start), "date_till": _fmt(window.end)})
-
-    def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        if self.selected:
-            yield from super().read(context)
-            return
-        # Only call_legs is wanted: its windows need no calls requests at all.
-        start, end = self.bounds(context)
-        for window in plan(start, end, self.tap.window_days):
-            self.finish_window(window)
 
 
 class GoalsStream(ReportStream):
@@ -316,10 +515,10 @@ class CallLegsStream(ReportStream):
         assert context is not None
         start = dt.datetime.fromisoformat(context["date_from"])
         end = dt.datetime.fromisoformat(context["date_till"])
-        yield from self.read_range(start, end, context)
-
-    def finish_window(self, window: Window) -> None:
-        self.commit_bookmark(None)
+        own = self.resume_point()
+        self._bookmark_candidate = None
+        if own is not None and end > own:  # before its own resume point this stream has read already
+            yield from self.read_range(max(start, own), end, context)
 
 
 class ChatMessagesStream(ReportStream):
@@ -330,14 +529,17 @@ class ChatMessagesStream(ReportStream):
     # Messages have no id of their own; two in one chat may share a second.
     primary_keys = ("chat_id", "date_time", "source", "text")
     replication_key = "date_time"
+    child_ids_key = "chat_ids"
+    unique_key = False
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
         self._one_chat_per_request = False
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        assert context is not None
-        chat_ids: list[int] = list(context["chat_ids"])
+        yield from self.read_batch(context, self.read_chats)
+
+    def read_chats(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
         if not self._one_chat_per_request:
             size = self.tap.id_batch
             sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
@@ -356,10 +558,16 @@ class ChatMessagesStream(ReportStream):
                 self.log("get.chat_messages_report refuses `chat_ids`: reading one chat per request",
                          level=logging.WARNING)
             else:
-                self.commit_bookmark(None)
                 return
         yield from self.read_queries([{"chat_id": chat_id} for chat_id in chat_ids])
-        self.commit_bookmark(None)
+
+    def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
+        params: dict[str, Any] = piece
+        ids = params.get("chat_ids") or []
+        half = len(ids) // 2
+        if not total or not half:
+            return params, []
+        return params, [{**params, "chat_ids": ids[:half]}, {**params, "chat_ids": ids[half:]}]
 
 
 class VisitorsStream(ReportStream):
@@ -370,11 +578,10 @@ class VisitorsStream(ReportStream):
     primary_keys = ("id",)
     replication_key = "last_visit"
     selected_by_default = False  # deferred in the spec
+    child_ids_key = "visitor_ids"
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        assert context is not None
-        yield from self.read_queries([{"visitor_id": v} for v in context["visitor_ids"]])
-        self.commit_bookmark(None)
+        yield from self.read_batch(context, lambda ids: self.read_queries([{"visitor_id": v} for v in ids]))
 
 
 class FinancialSummaryStream(ReportStream):
@@ -389,11 +596,10 @@ class FinancialSummaryStream(ReportStream):
         year, month = start.year, start.month
         first_day, last_day = start.date().isoformat(), end.date().isoformat()
         while (year, month) <= (end.year, end.month):
-            for page in self.pages({"year": year, "month": month}):
-                for record in page.take():
-                    day = str(record.get("date") or "")[:10]
-                    if first_day <= day <= last_day:
-                        yield record
+            for record in self.query_rows({"year": year, "month": month}):
+                day = str(record.get("date") or "")[:10]
+                if first_day <= day <= last_day:
+                    yield record
             self.commit_bookmark(None)
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
