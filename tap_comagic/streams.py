@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 from tap_comagic.client import CoMagicStream
 from tap_comagic.errors import CoMagicError, SplitWindow, TapError
 from tap_comagic.pagination import MAX_PAGE_SIZE, BoundaryDedup, Page, Window, in_order, plan, reachable_rows
@@ -50,7 +52,7 @@ class ReportStream(CoMagicStream):
     child_ids_once_per_run: ClassVar[bool] = False
     # a parent whose children need none of its rows (call_legs take calls' windows, not their ids)
     children_take_windows: ClassVar[bool] = False
-    unique_key: ClassVar[bool] = True  # False: rows may share the whole primary key
+    unique_key: ClassVar[bool] = True  # False: rows may share the whole primary key (paged by whole row)
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
@@ -62,9 +64,12 @@ class ReportStream(CoMagicStream):
         self._batch: list[Any] = []
         self._batched: set[Any] = set()
         self._start: dt.datetime | None = None
+        self.finished = False  # every window of this run is done
         keys = tuple(self.primary_keys)
         self._key: Callable[[dict[str, Any]], Any] = (
             (lambda r: r.get(keys[0])) if len(keys) == 1 else (lambda r: tuple([r.get(k) for k in keys])))
+        if not self.unique_key:
+            self._key = msgspec.json.encode  # the whole row tells two rows apart, if anything does
 
     # ---- what one window asks for --------------------------------------------------
 
@@ -320,13 +325,21 @@ class ReportStream(CoMagicStream):
                 child.commit_bookmark(window.end)
 
     def finish_run(self) -> None:
-        """Every window is done: the next run starts from the bookmarks less the look-back again."""
+        """Every window is done: the next run starts from the bookmarks less the look-back again, unless
+        this run stops later for the daily limit (see hold_finished)."""
         done = False
         for stream in (self, *self.fed_children()):
-            if stream.selected and stream.get_context_state(None).pop(RESUME_KEY, None) is not None:
+            stream.finished = True
+            if stream.get_context_state(None).pop(RESUME_KEY, None) is not None:
                 done = True
         if done:
             self._write_state_message()
+
+    def hold_finished(self) -> None:
+        """The run stops for the daily limit: a stream it finished resumes at this run's end, so that the
+        next day's budget goes to the streams not finished rather than to this one's look-back again."""
+        if self.finished and self.selected:
+            self.get_context_state(None)[RESUME_KEY] = self.tap.from_api(_fmt(self.tap.end_date))
 
     def read_queries(self, queries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Several queries, each with its pages: a bounded number in flight hides the latency, and
