@@ -12,7 +12,7 @@ import gc
 import itertools
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 # In a stream's state while a run has not finished it: the end of its last complete window.
 RESUME_KEY = "resume_from"
+
+
+# reads a query again in narrower pieces: (its total, the keys emitted, the seconds a page boundary cut)
+Reread = Callable[[int, dict[Any, int], list[str] | None], Iterator[dict[str, Any]]]
 
 
 def _fmt(moment: dt.datetime) -> str:
@@ -81,6 +85,10 @@ class ReportStream(CoMagicStream):
         if user_filter:
             params["filter"] = user_filter
         return params
+
+    @property
+    def _sorted_on_rk(self) -> bool:
+        return bool(self.sort_field) and self.sort_field == self.replication_key and self.sort_field in self.sortable
 
     @property
     def requested_fields(self) -> list[str]:
@@ -177,7 +185,8 @@ class ReportStream(CoMagicStream):
                 todo.extend(reversed(window.halves()))
                 continue
             dedup.start_window(_fmt(window.start), _fmt(window.end))
-            for record in self.exact_rows(first, pages, self._window_reread(Window(window.start, till), context)):
+            reread = self._window_reread(Window(window.start, till), context)
+            for record in self.exact_rows(first, pages, reread, ordered=self._sorted_on_rk):
                 value = api_second(record.get(rk))
                 if value is not None and value > last_second:
                     continue
@@ -206,38 +215,55 @@ class ReportStream(CoMagicStream):
 
     # ---- pages in a total order --------------------------------------------------------
 
-    def exact_rows(self, first: Page, pages: Iterator[Page],
-                   reread: Callable[[int, dict[Any, int]], Iterator[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    def exact_rows(self, first: Page, pages: Generator[Page, None, None], reread: Reread,
+                   ordered: bool) -> Iterator[dict[str, Any]]:
         """The rows of one query, each once, even when the server orders tied rows differently on each
         request (offset pages of such an order skip some rows and repeat others).
 
         One page is one consistent answer. Over several pages, repeats are dropped by primary key, and when
-        fewer distinct keys arrived than the query holds, ``reread(total, seen)`` reads it again in
-        narrower pieces, yielding only the rows not seen yet. With a stable order nothing more is asked.
+        fewer distinct keys arrived than the query holds, ``reread`` reads it again in narrower pieces,
+        yielding only the rows not seen yet. With a stable order nothing more is asked. ``ordered``: the
+        query is sorted on the replication key, so rows can be missing only where a page boundary cuts
+        rows of one second (handed to ``reread``); else a repeat shows the order is not stable, and the
+        remaining pages are not worth reading.
         """
         if first.exact_total and first.total <= self.tap.page_size:
             yield from first.take()
             return
-        key = self._key
+        key, rk = self._key, self.replication_key or ""
         seen: dict[Any, int] = {}  # key -> rows of that key emitted
         expected = count = 0
+        ties: list[str] = []  # the seconds a page boundary cuts
+        last: str | None = None
+        unstable = False
         for page in itertools.chain([first], pages):
             expected = max(expected, page.total) if page.exact_total else page.total
+            rows = page.take()
+            if ordered and rows:
+                edge = api_second(rows[0].get(rk))
+                if edge is not None and edge == last:
+                    ties.append(edge)
+                last = api_second(rows[-1].get(rk))
             if self.unique_key:
-                for record in page.take():
+                for record in rows:
                     k = key(record)
                     if k not in seen:
                         seen[k] = 1
                         count += 1
                         yield record
+                    elif not ordered and page.exact_total:
+                        unstable = True
             else:
-                for record in self._new_rows(page.take(), seen):
+                for record in self._new_rows(rows, seen):
                     count += 1
                     yield record
+            if unstable:
+                pages.close()
+                break
         if count < expected:
             self.log("%s: %d of %d rows arrived: the server ordered them differently between pages; reading "
                      "them again in narrower pieces", self.name, count, expected, level=logging.INFO)
-            yield from reread(expected, seen)
+            yield from reread(expected, seen, ties if ordered else None)
 
     def _new_rows(self, rows: list[dict[str, Any]], seen: dict[Any, int]) -> Iterator[dict[str, Any]]:
         """The rows of one page not emitted yet. A key may repeat (chat messages): a page is consistent, so
@@ -251,10 +277,20 @@ class ReportStream(CoMagicStream):
                 seen[k] = n
                 yield record
 
-    def _window_reread(self, span: Window, context: Context | None
-                       ) -> Callable[[int, dict[Any, int]], Iterator[dict[str, Any]]]:
-        def reread(total: int, seen: dict[Any, int]) -> Iterator[dict[str, Any]]:
-            return self._reread(list(span.pieces(self._pieces_for(total))), self._window_pieces, seen, context)
+    def _window_reread(self, span: Window, context: Context | None) -> Reread:
+        second = dt.timedelta(seconds=1)
+
+        def reread(total: int, seen: dict[Any, int], ties: list[str] | None) -> Iterator[dict[str, Any]]:
+            if ties:
+                # sorted on the date: only the seconds cut by a page boundary can miss rows; each is read
+                # alone (with a neighbour second inside the window: date_till may be exclusive)
+                moments = (dt.datetime.fromisoformat(t) for t in dict.fromkeys(ties))
+                pieces = [Window(t, t + second) if t + second <= span.end else Window(t - second, t)
+                          for t in moments]
+                yield from self._reread(pieces, self._window_pieces, seen, context)
+                if sum(seen.values()) >= total:
+                    return
+            yield from self._reread(span.pieces(self._pieces_for(total)), self._window_pieces, seen, context)
 
         return reread
 
@@ -294,8 +330,8 @@ class ReportStream(CoMagicStream):
         """The rows of one query that is not a date window (ids, a month), each once."""
         pages = self.pages(params, parallel=parallel)
         first = next(pages)
-        yield from self.exact_rows(first, pages, lambda total, seen: self._reread(
-            [params], self._narrower, seen, None))
+        yield from self.exact_rows(first, pages, lambda total, seen, ties: self._reread(
+            [params], self._narrower, seen, None), ordered=False)
 
     def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
         """A query and the narrower queries that together ask the same (none: it cannot be narrowed)."""
