@@ -257,6 +257,7 @@ class ReportStream(CoMagicStream):
                 for record in self._new_rows(rows, seen):
                     count += 1
                     yield record
+            del rows  # before the next page is decoded: one page of records in memory, not two
             if unstable:
                 pages.close()
                 break
