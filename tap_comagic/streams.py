@@ -12,7 +12,7 @@ import gc
 import itertools
 import logging
 import math
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 RESUME_KEY = "resume_from"
 
 
-# reads a query again in narrower pieces: (its total, the keys emitted, the seconds a page boundary cut)
-Reread = Callable[[int, dict[Any, int], list[str] | None], Iterator[dict[str, Any]]]
+# reads a query again in narrower pieces: (its total, the keys emitted, the seconds a page boundary cut
+# if the query is sorted on the replication key, the tie_field values of the rows at those seconds)
+Reread = Callable[[int, dict[Any, int], list[str] | None, set[Any]], Iterator[dict[str, Any]]]
 
 
 def _fmt(moment: dt.datetime) -> str:
@@ -54,9 +55,11 @@ class ReportStream(CoMagicStream):
     # (record field, child context key): the ids a window hands its child stream, in batches
     child_ids: ClassVar[tuple[str, str] | None] = None
     child_ids_once_per_run: ClassVar[bool] = False
+    child_ids_key: ClassVar[str | None] = None  # a child fed ids: the context key that holds them
     # a parent whose children need none of its rows (call_legs take calls' windows, not their ids)
     children_take_windows: ClassVar[bool] = False
     unique_key: ClassVar[bool] = True  # False: rows may share the whole primary key (paged by whole row)
+    tie_field: ClassVar[str | None] = None  # narrows a query (not a window) to the rows of a cut second
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
@@ -234,7 +237,9 @@ class ReportStream(CoMagicStream):
         seen: dict[Any, int] = {}  # key -> rows of that key emitted
         expected = count = 0
         ties: list[str] = []  # the seconds a page boundary cuts
+        tied: set[Any] = set()  # the tie_field values of the rows at those seconds
         last: str | None = None
+        tail: list[Any] = []
         unstable = False
         for page in itertools.chain([first], pages):
             expected = max(expected, page.total) if page.exact_total else page.total
@@ -243,7 +248,9 @@ class ReportStream(CoMagicStream):
                 edge = api_second(rows[0].get(rk))
                 if edge is not None and edge == last:
                     ties.append(edge)
+                    tied.update(tail, self._at_second(rows, edge))
                 last = api_second(rows[-1].get(rk))
+                tail = self._at_second(reversed(rows), last)
             if self.unique_key:
                 for record in rows:
                     k = key(record)
@@ -264,7 +271,18 @@ class ReportStream(CoMagicStream):
         if count < expected:
             self.log("%s: %d of %d rows arrived: the server ordered them differently between pages; reading "
                      "them again in narrower pieces", self.name, count, expected, level=logging.INFO)
-            yield from reread(expected, seen, ties if ordered else None)
+            yield from reread(expected, seen, ties if ordered else None, tied)
+
+    def _at_second(self, rows: Iterable[dict[str, Any]], second: str | None) -> list[Any]:
+        """The tie_field values of the first rows (in the order given) whose time is ``second``."""
+        if self.tie_field is None:
+            return []
+        rk, field, out = self.replication_key or "", self.tie_field, []
+        for row in rows:
+            if api_second(row.get(rk)) != second:
+                break
+            out.append(row.get(field))
+        return out
 
     def _new_rows(self, rows: list[dict[str, Any]], seen: dict[Any, int]) -> Iterator[dict[str, Any]]:
         """The rows of one page not emitted yet. A key may repeat (chat messages): a page is consistent, so
@@ -281,7 +299,8 @@ class ReportStream(CoMagicStream):
     def _window_reread(self, span: Window, context: Context | None) -> Reread:
         second = dt.timedelta(seconds=1)
 
-        def reread(total: int, seen: dict[Any, int], ties: list[str] | None) -> Iterator[dict[str, Any]]:
+        def reread(total: int, seen: dict[Any, int], ties: list[str] | None, tied: set[Any]
+                   ) -> Iterator[dict[str, Any]]:
             if ties:
                 # sorted on the date: only the seconds cut by a page boundary can miss rows; each is read
                 # alone (with a neighbour second inside the window: date_till may be exclusive)
@@ -331,8 +350,25 @@ class ReportStream(CoMagicStream):
         """The rows of one query that is not a date window (ids, a month), each once."""
         pages = self.pages(params, parallel=parallel)
         first = next(pages)
-        yield from self.exact_rows(first, pages, lambda total, seen, ties: self._reread(
-            [params], self._narrower, seen, None), ordered=False)
+        sort = params.get("sort") or [{}]
+        ordered = sort[0].get("field") == self.replication_key and self.tie_field is not None
+
+        def reread(total: int, seen: dict[Any, int], ties: list[str] | None, tied: set[Any]
+                   ) -> Iterator[dict[str, Any]]:
+            narrow = self._tied_query(params, tied) if ties else None
+            if narrow is not None:
+                # sorted on the date: only the rows of the seconds a page boundary cut can be missing
+                yield from self._reread([narrow], self._narrower, seen, None)
+                if sum(seen.values()) >= total:
+                    return
+            yield from self._reread([params], self._narrower, seen, None)
+
+        yield from self.exact_rows(first, pages, reread, ordered=ordered)
+
+    def _tied_query(self, params: dict[str, Any], tied: set[Any]) -> dict[str, Any] | None:
+        """The query narrowed to the tie_field values of the rows a page boundary cut (None: it cannot be)."""
+        return None
+
 
     def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
         """A query and the narrower queries that together ask the same (none: it cannot be narrowed)."""
@@ -403,8 +439,6 @@ class ReportStream(CoMagicStream):
         if own is not None and end > own:
             yield from queries(list(context[self.child_ids_key]))
         self.commit_bookmark(end)
-
-    child_ids_key: ClassVar[str | None] = None  # children fed ids: the context key that holds them
 
     def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterator[Context | None]:
         # Never one child sync per parent record (N+1): see window_finished_for_children.
@@ -581,6 +615,7 @@ class ChatMessagesStream(ReportStream):
     replication_key = "date_time"
     child_ids_key = "chat_ids"
     unique_key = False
+    tie_field = "chat_id"  # rows of one chat: a query of that chat alone reads them in one page
 
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
@@ -614,10 +649,15 @@ class ChatMessagesStream(ReportStream):
     def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
         params: dict[str, Any] = piece
         ids = params.get("chat_ids") or []
-        half = len(ids) // 2
-        if not total or not half:
+        parts = min(len(ids), self._pieces_for(total)) if total else 1
+        if parts < 2:
             return params, []
-        return params, [{**params, "chat_ids": ids[:half]}, {**params, "chat_ids": ids[half:]}]
+        return params, [{**params, "chat_ids": ids[i * len(ids) // parts:(i + 1) * len(ids) // parts]}
+                        for i in range(parts)]
+
+    def _tied_query(self, params: dict[str, Any], tied: set[Any]) -> dict[str, Any] | None:
+        ids = sorted(i for i in tied if i is not None)
+        return {**params, "chat_ids": ids} if ids and "chat_ids" in params else None
 
 
 class VisitorsStream(ReportStream):
