@@ -6,12 +6,14 @@ is ``date_from`` of the next), so nothing is lost whether the API treats ``date_
 as inclusive or exclusive; records seen twice at that second are dropped by primary key
 (:class:`BoundaryDedup`).  Inside a window, offset pages of ``page_size`` rows run until
 ``total_items``; a window holding more rows than ``offset`` can reach is split in two
-before any of it is emitted.
+before any of it is emitted. Pages are only as exact as the server's order: the streams
+check them against ``total_items`` (``ReportStream.exact_rows``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +41,13 @@ class Window:
     def halves(self) -> tuple[Window, Window]:
         middle = self.start + dt.timedelta(seconds=(self.end - self.start).total_seconds() // 2)
         return Window(self.start, middle), Window(middle, self.end)
+
+    def pieces(self, n: int) -> list[Window]:
+        """``n`` contiguous parts of whole seconds (fewer if the window is shorter), sharing their ends."""
+        seconds = int((self.end - self.start).total_seconds())
+        n = max(1, min(n, seconds))
+        cuts = [self.start + dt.timedelta(seconds=seconds * i // n) for i in range(n + 1)]
+        return [Window(a, b) for a, b in itertools.pairwise(cuts)]
 
     @property
     def splittable(self) -> bool:

@@ -25,6 +25,7 @@ from tap_comagic.errors import DailyLimitSpent, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
+from tap_comagic.streams import ReportStream
 from tap_comagic.timezones import FromApi, as_account_time
 
 if TYPE_CHECKING:
@@ -304,6 +305,10 @@ class TapCoMagic(Tap):
         if self.daily_limit_spent is not None:
             return  # said once already, by the stream that met it first
         self.daily_limit_spent = exc
+        for finished in self.streams.values():
+            if isinstance(finished, ReportStream):
+                finished.hold_finished()
+        stream._write_state_message()
         when = ""
         if exc.reset_seconds is not None:
             at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=exc.reset_seconds)

@@ -35,6 +35,7 @@ CHAT_MESSAGES_KEY = ("id",)
 KEYS: dict[str, tuple[str, ...]] = {**{s: REPORTS[s][1] for s in WINDOWED}, "chat_messages": CHAT_MESSAGES_KEY}
 RK: dict[str, str] = {**{s: REPORTS[s][2] for s in WINDOWED}, "chat_messages": "date_time"}
 DEFAULT_STREAMS = frozenset({"calls", "call_legs", "chats", "chat_messages", "goals"})
+TAP_LOGGER = "tap-comagic"
 RETRY_LINE = re.compile(r"\| WARNING .*: retry \d+ in ")
 
 
@@ -206,6 +207,16 @@ class InProcessRun:
     states: list[dict[str, Any]]
     exit_code: int
     slept: float  # seconds the throttle waited, on the simulator's clock
+    warnings: list[str] = field(default_factory=list)  # the tap's WARNING lines (and worse)
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 @contextmanager
@@ -241,6 +252,9 @@ def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, A
     tap = TapCoMagic(config=copy.deepcopy(config), catalog=copy.deepcopy(catalog) if catalog else None,
                      state=copy.deepcopy(state) if state else None, validate_config=True)
     tap.throttle = Throttle(sleep=sleep, clock=sim.clock.now)
+    lines = _Lines()
+    logger = logging.getLogger(TAP_LOGGER)
+    logger.addHandler(lines)
     with _stdout_to(buffer):
         try:
             tap.sync_all()
@@ -248,6 +262,7 @@ def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, A
             code = int(exc.code or 0)
         finally:
             tap.close()
+            logger.removeHandler(lines)
     records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     states: list[dict[str, Any]] = []
     for line in buffer.getvalue().decode().splitlines():
@@ -257,7 +272,7 @@ def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, A
         elif msg["type"] == "STATE":
             states.append(msg["value"])
     logging.getLogger("tap-comagic").debug("in-process run done")
-    return InProcessRun(records=records, states=states, exit_code=code, slept=sum(slept))
+    return InProcessRun(records=records, states=states, exit_code=code, slept=sum(slept), warnings=lines.lines)
 
 
 def non_ok(sim: Sandbox, method_prefix: str = "get.") -> Counter[str]:

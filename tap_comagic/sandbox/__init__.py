@@ -10,6 +10,8 @@ Decisions where the spec is silent or inconsistent:
   none (financial summary, the v3 reports) returns all its fields.
 - Default order: the report's date field, then its key (id; for call legs id; for chat messages chat id).
   Sorting is stable: ties keep that order. Nulls sort last ascending, first descending (as PostgreSQL).
+  ``SandboxConfig.reorder_ties`` gives tied rows a new order on each request, ``unsorted_any_order`` any
+  order to a request without ``sort``, as a database answering LIMIT/OFFSET may.
 - Filter comparisons with a null field are false (SQL). Array fields take ``overlap``/``not_overlap``/
   ``is_null``/``is_not_null`` only; objects in an array match when any of their values is listed.
 - An unknown field in ``fields``, ``filter`` or ``sort`` is ``unexpected_parameters`` (``data.field`` names

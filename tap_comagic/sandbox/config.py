@@ -58,6 +58,12 @@ class SandboxConfig:
     agent_api_keys: tuple[str, ...] = ()
     agent_users: dict[str, str] = field(default_factory=dict)
 
+    # As a database answering LIMIT/OFFSET: rows that tie in the requested sort (with no sort: on the
+    # report's date field) come in a different order on each request ...
+    reorder_ties: bool = False
+    # ... and with no `sort` at all, the rows come in any order (no ORDER BY), different on each request.
+    unsorted_any_order: bool = False
+
 
 @dataclass
 class Faults:

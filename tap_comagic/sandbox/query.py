@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -425,11 +427,15 @@ def _v3_dates(q: Query, flt: Any) -> Any:
 Ref = tuple[Bundle | None, str, int, Record]
 
 
-def run(q: Query, world: World) -> tuple[int, list[bytes]]:
-    """Total matching rows and the page's encoded records."""
+def run(q: Query, world: World, reorder: random.Random | None = None, ties: bool = True,
+        any_order: bool = False) -> tuple[int, list[bytes]]:
+    """Total matching rows and the page's encoded records.
+
+    ``reorder``: this request's draw for the rows whose order the query leaves open (see :func:`_reorder`).
+    """
     report = q.spec.report
-    if (report in TIMED and q.date_from is not None and q.predicate is None and q.default_sort
-            and q.chat_ids is None):
+    if (reorder is None and report in TIMED and q.date_from is not None and q.predicate is None
+            and q.default_sort and q.chat_ids is None):
         return _fast(q, world)
     refs = candidates(q, world)
     if q.predicate is not None:
@@ -438,6 +444,8 @@ def run(q: Query, world: World) -> tuple[int, list[bytes]]:
     for get, desc in reversed(q.sort):
         key = sort_key(get)
         refs.sort(key=lambda ref: key(ref[3]), reverse=desc)
+    if reorder is not None:
+        refs = _reorder(q, refs, reorder, ties, any_order)
     page = refs[q.offset:q.offset + q.limit]
     out = []
     for b, rep, i, rec in page:
@@ -446,6 +454,28 @@ def run(q: Query, world: World) -> tuple[int, list[bytes]]:
         else:
             out.append(dumps({n: rec[n] for n in q.names}))
     return len(refs), out
+
+
+def _reorder(q: Query, refs: list[Ref], rng: random.Random, ties: bool, any_order: bool) -> list[Ref]:
+    """The rows in an order a database may give: ``any_order`` without a sort, else (``ties``) rows equal
+    on every sort field (with no sort, on the report's date field) shuffled among themselves."""
+    if not q.sort and any_order:
+        rng.shuffle(refs)
+        return refs
+    if not ties:
+        return refs
+    keys: list[Callable[[Record], Any]]
+    if q.sort:
+        keys = [sort_key(get) for get, _ in q.sort]
+    else:
+        date_field = DATE_FIELD.get(q.spec.report, "date")
+        keys = [lambda r: r.get(date_field)]
+    out: list[Ref] = []
+    for _, group in itertools.groupby(refs, key=lambda ref: tuple(k(ref[3]) for k in keys)):
+        rows = list(group)
+        rng.shuffle(rows)
+        out.extend(rows)
+    return out
 
 
 def _day_bounds(q: Query, world: World) -> tuple[int, int, int, int]:

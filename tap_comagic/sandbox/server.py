@@ -122,6 +122,7 @@ class Sandbox:
         self.agency = Agency(self.config)
         self._client_windows: dict[int, tuple[_Window, _Window]] = {}  # per client: its minute and day
         self._acting = threading.local()  # the client of the request this thread handles
+        self._requests_run = 0
 
     # ---- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -293,6 +294,15 @@ class Sandbox:
         new_status = rng.choice([s for s in ("processed", "processing", "not_processed") if s != rec["status"]])
         return {"status": new_status, "process_time": w.fmt(0, later) if new_status != "not_processed" else None}
 
+    def new_day(self, day_limit: int | None = None) -> None:
+        """Start the account's next day now: its points are all there again (``day_limit`` sets a new budget)."""
+        with self._lock:
+            if day_limit is not None:
+                self.config.day_limit = day_limit
+            self._day.used, self._day.started = 0, None
+            for _, day in self._client_windows.values():  # every agency client's day starts too
+                day.used, day.started = 0, None
+
     def expire_tokens(self) -> None:
         """Expire every login.user session now."""
         now = self.clock.now()
@@ -450,8 +460,13 @@ class Sandbox:
             with self._lock:
                 limits = self._charge(cid)
             return [dumps({"data": data, "metadata": {"limits": limits}})]
+        reorder = None
+        if config.reorder_ties or config.unsorted_any_order:
+            with self._lock:
+                self._requests_run += 1
+                reorder = random.Random(f"{config.seed}:order:{self._requests_run}")
         with world.lock:
-            total, rows = run(q, world)
+            total, rows = run(q, world, reorder, config.reorder_ties, config.unsorted_any_order)
         with self._lock:
             limits = self._charge(cid)
         meta_key = b"meta_data" if method == "get.sales_report" else b"metadata"
