@@ -12,13 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import itertools
-import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property, partial
-from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -37,17 +35,19 @@ from tap_comagic.errors import (
     RateLimited,
     RetryAfter,
     SkipStream,
+    StopRun,
     TapError,
     TokenExpired,
     raise_for_error,
 )
 from tap_comagic.pagination import Page, ReportPaginator, read_pages
-from tap_comagic.shapes import RecordDecoder
+from tap_comagic.shapes import RecordDecoder, load_schema
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-    from tap_comagic.tap import TapCoMagic
+    from tap_comagic.context import Account, RunContext
 
 _request_ids = itertools.count(1)
 _BODY = "_comagic_body"
@@ -56,14 +56,6 @@ _TOTAL = "_comagic_total"
 # again until ASK_AGAIN_AFTER has passed, so that an account that gains it gets it.
 REFUSED_FIELDS = "refused_fields"
 ASK_AGAIN_AFTER = dt.timedelta(days=30)
-
-
-def load_schema(stream_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The stream's JSON Schema and the spec flags kept beside it (``x-comagic``)."""
-    text = (resources.files("tap_comagic") / "schemas" / f"{stream_name}.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    flags: dict[str, Any] = schema.pop("x-comagic", {})
-    return schema, flags
 
 
 class _Result(msgspec.Struct):
@@ -150,11 +142,12 @@ class CoMagicStream(RESTStream[int]):
     # declared types while decoding: shapes.py), so the SDK's per-record conformance pass is not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: TapCoMagic) -> None:
+    def __init__(self, tap: Tap, run: RunContext) -> None:
         schema, flags = load_schema(self.name)
         self.flags = flags
         super().__init__(tap, schema=schema, http_method="POST")
-        self.tap = tap
+        self.run = run
+        self.settings = run.settings
         self._dropped_fields: set[str] = set()
         self._fields_settled = False  # an answer has accepted the fields asked for
         self._fields_recalled = False  # the state's refused fields are applied
@@ -162,8 +155,12 @@ class CoMagicStream(RESTStream[int]):
         self.skipped = False  # the account lacks this report (see get_records)
 
     @property
+    def account(self) -> Account:
+        return self.run.account
+
+    @property
     def url_base(self) -> str:
-        return self.tap.api_url
+        return self.run.api_url
 
     @property
     def http_headers(self) -> dict[str, Any]:
@@ -171,23 +168,24 @@ class CoMagicStream(RESTStream[int]):
 
     @property
     def user_agent(self) -> str:
-        return f"tap-comagic/{self.tap.plugin_version}"
+        return self.run.user_agent
 
     @property
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 300))
+        return self.settings.request_timeout
 
     @property
     def authenticator(self) -> requests.auth.AuthBase:
-        return self.tap.auth
+        return self.run.auth
 
     # ---- one request -----------------------------------------------------------------
 
     sends_user_id: ClassVar[bool] = True  # agents act for a client with user_id
 
     def envelope(self, params: dict[str, Any]) -> bytes:
-        if self.sends_user_id and self.config.get("user_id") is not None:
-            params.setdefault("user_id", self.config["user_id"])
+        user_id = self.account.user_id
+        if self.sends_user_id and user_id is not None:
+            params.setdefault("user_id", user_id)
         return msgspec.json.encode(
             {"jsonrpc": "2.0", "id": next(_request_ids), "method": self.api_method, "params": params})
 
@@ -200,7 +198,7 @@ class CoMagicStream(RESTStream[int]):
         return response
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-        self.tap.throttle.before_request()
+        self.account.throttle.before_request()
         return super()._request(prepared_request, context)
 
     def validate_response(self, response: requests.Response) -> None:
@@ -208,7 +206,7 @@ class CoMagicStream(RESTStream[int]):
         if status >= 500 or status == 429:
             raise RetryAfter(f"{self.api_method}: HTTP {status} from the API")
         # a 4xx that is not a JSON-RPC error means a wrong address rather than a passing fault
-        wrong_address = TapError(f"{self.api_method}: HTTP {status} from {self.tap.api_url}: check `api_url`")
+        wrong_address = TapError(f"{self.api_method}: HTTP {status} from {self.run.api_url}: check `api_url`")
         try:
             answer = answer_of(response)
         except RetryAfter:
@@ -221,22 +219,23 @@ class CoMagicStream(RESTStream[int]):
             raise wrong_address
         if answer.result is None:
             raise RetryAfter(f"{self.api_method}: an answer with neither result nor error")
-        self.tap.throttle.observe(answer.metadata.get("limits"))
+        self.account.throttle.observe(answer.metadata.get("limits"))
 
     def act_on_error(self, error: dict[str, Any], response: requests.Response) -> None:
         """Raise what errors.py's table says for this error, after the auth or limits bookkeeping."""
         try:
             raise_for_error(self.api_method, error, self.requested_fields)
         except TokenExpired as exc:
-            if not self.tap.auth.renew(used_token(response.request)):
+            if not self.run.auth.renew(used_token(response.request)):
                 raise TapError(f"{exc}; the API key in `access_token` has expired or is invalid: create a new "
                                "key in the CoMagic UI") from None
             raise
         except RateLimited as exc:
             # Some servers say when the limit resets in the error itself; else the last answer did.
             data = error.get("data") or {}
-            self.tap.throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
-            exc.pause = self.tap.throttle.on_limit_exceeded()
+            throttle = self.account.throttle
+            throttle.observe(data.get("limits") or (data.get("metadata") or {}).get("limits"))
+            exc.pause = throttle.on_limit_exceeded()
             exc.wait = 0.0  # the throttle holds the retry back; jitter must not shorten that
             raise
 
@@ -247,10 +246,10 @@ class CoMagicStream(RESTStream[int]):
     # ---- retries ---------------------------------------------------------------------
 
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_retries", 8)) + 1
+        return self.settings.max_retries + 1
 
     def backoff_wait_generator(self) -> Generator[float, None, None]:
-        base = float(self.config.get("retry_backoff_seconds", 1.0))
+        base = self.settings.retry_backoff_seconds
 
         def waits() -> Generator[float, Any, None]:
             attempt = 0
@@ -376,11 +375,12 @@ class CoMagicStream(RESTStream[int]):
 
     def pages(self, params: dict[str, Any], context: Context | None = None,
               parallel: bool = True) -> Generator[Page, None, None]:
-        page_size = self.tap.page_size
+        page_size = self.settings.page_size
         paginator = ReportPaginator(page_size, total_items)
-        workers = self.tap.max_parallel_requests if parallel else 1
+        workers = self.settings.max_parallel_requests if parallel else 1
+        throttle = self.account.throttle
         yield from read_pages(lambda offset: self.fetch_page(params, offset, page_size, context),
-                              paginator, lambda: self.tap.throttle.parallelism(workers))
+                              paginator, lambda: throttle.parallelism(workers))
 
     def _generate_record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
         # The SDK pops deselected fields from every record and runs its conformance pass. Our records
@@ -398,12 +398,13 @@ class CoMagicStream(RESTStream[int]):
         yield from answer_of(response).records(self.record_decoder)
 
     def get_new_paginator(self) -> ReportPaginator:
-        return ReportPaginator(self.tap.page_size, total_items)
+        return ReportPaginator(self.settings.page_size, total_items)
 
     # ---- the stream's life -----------------------------------------------------------
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        if self.tap.daily_limit_spent is not None or self.skipped:
+        """The stream's records (see ``read``); what ends the run leaves as :class:`StopRun`."""
+        if self.skipped:
             return
         try:
             yield from self.read(context)
@@ -411,14 +412,12 @@ class CoMagicStream(RESTStream[int]):
             # once per run: a child stream is asked again at every parent window
             self.skipped = True
             self.log("Skipping stream '%s': %s", self.name, exc, level=logging.WARNING)
-        except DailyLimitSpent as exc:
-            self.tap.stop_for_daily_limit(self, exc)
-        except (TapError, CoMagicError) as exc:
-            self.tap.fail(exc)
+        except (DailyLimitSpent, TapError, CoMagicError) as exc:
+            raise StopRun(exc, self.name) from None
         except (RetriableAPIError, requests.RequestException) as exc:
-            retries = int(self.config.get("max_retries", 8))
-            self.tap.fail(TapError(f"{self.api_method}: {exc} (gave up after {retries} retries: raise "
-                                   "`max_retries` or run again later)"))
+            retries = self.settings.max_retries
+            raise StopRun(TapError(f"{self.api_method}: {exc} (gave up after {retries} retries: raise "
+                                   "`max_retries` or run again later)"), self.name) from None
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         raise NotImplementedError

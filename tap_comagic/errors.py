@@ -128,6 +128,21 @@ class DailyLimitSpent(Exception):
         self.reset_seconds = reset_seconds
 
 
+class StopRun(BaseException):
+    """Ends the run from inside a stream: ``reason`` is a :class:`DailyLimitSpent` (a clean stop) or the
+    error that failed the run, met by stream ``stream``.
+
+    A BaseException, like the SystemExit it replaces, so that it passes the SDK's per-stream
+    ``except Exception`` (which would log a second, "unhandled error" line) and the parents' record
+    generators on its way to the tap's ``sync_all``, the one place that ends a run.
+    """
+
+    def __init__(self, reason: Exception, stream: str) -> None:
+        super().__init__(reason, stream)
+        self.reason = reason
+        self.stream = stream
+
+
 def raise_for_error(method: str, error: dict[str, Any], requested_fields: list[str] | None) -> None:
     """Raise the exception that carries out the table's action for this error object."""
     failure = CoMagicError(method, error)

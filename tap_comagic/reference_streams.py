@@ -55,7 +55,7 @@ class MethodParams(ReportStream):
         return "fields" if "fields" in self.params_taken and self.requested_fields else None
 
     def base_params(self) -> dict[str, Any]:
-        user_filter = self.tap.filters.get(self.name)
+        user_filter = self.settings.filters.get(self.name)
         return {"filter": user_filter} if user_filter and "filter" in self.params_taken else {}
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
@@ -91,7 +91,7 @@ class ReferenceStream(MethodParams):
             data = msgspec.json.decode(result.data) if result is not None else None
             yield from [data] if isinstance(data, dict) else data or []
         if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            self.window_finished_for_children(Window(self.tap.start_date, self.tap.end_date))
+            self.window_finished_for_children(Window(self.settings.start_date, self.settings.end_date))
 
 
     def with_deleted(self, context: Context | None) -> Iterator[dict[str, Any]]:
@@ -133,7 +133,7 @@ class DayStream(MethodParams):
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
         sites: list[Any] = list((context or {}).get("site_ids") or []) if self.per_site else [None]
-        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests) if len(sites) > 1 else 1
+        workers = self.account.throttle.parallelism(self.settings.max_parallel_requests) if len(sites) > 1 else 1
         for first, last in self.day_windows(start, end):
             if workers <= 1:
                 for site in sites:
@@ -160,7 +160,7 @@ class DayStream(MethodParams):
         """The days from ``start`` to ``end`` in whole-day windows; ``end`` at midnight adds no day."""
         first = start.date()
         last = end.date() if end.time() != dt.time(0) or end.date() == first else end.date() - DAY
-        step = 1 if self.one_day_per_request else self.tap.window_days
+        step = 1 if self.one_day_per_request else self.settings.window_days
         windows = []
         while first <= last:
             till = min(first + (step - 1) * DAY, last)
@@ -184,7 +184,7 @@ class DayStream(MethodParams):
                 raise TapError(f"{self.api_method} refuses even a one-day range as too long "
                                "(date_interval_limit_reached)") from None
             head = None
-        if head is not None and (head.total <= reachable_rows(self.tap.page_size) or first == last):
+        if head is not None and (head.total <= reachable_rows(self.settings.page_size) or first == last):
             for page in itertools.chain([head], pages):
                 yield from page.take()
             return
@@ -305,7 +305,7 @@ class CampaignDailyStatStream(DayStream):
             except ValueError:
                 row["cost_sum"] = None
         # two levels down, deeper than the shared conversion of date-times goes
-        convert = self.tap.from_api
+        convert = self.account.from_api
         for communication in row.get("communications") or ():
             for tag in communication.get("tags") or ():
                 if "tag_change_time" in tag:

@@ -16,11 +16,13 @@ decoded again untyped and conformed value by value (the slow path, only for such
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from importlib import resources
 from typing import Any, TypedDict, Union
 
 import msgspec
@@ -28,6 +30,14 @@ import msgspec
 _BAD: Any = object()  # no faithful form in the declared type
 _INTEGER = re.compile(r"\s*-?\d+\s*")
 Convert = Callable[[Any, Counter[str]], Any]
+
+
+def load_schema(stream_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stream's JSON Schema and the spec flags kept beside it (``x-comagic``)."""
+    text = (resources.files("tap_comagic") / "schemas" / f"{stream_name}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    flags: dict[str, Any] = schema.pop("x-comagic", {})
+    return schema, flags
 
 
 def _kinds(prop: dict[str, Any]) -> tuple[list[str], bool]:

@@ -24,9 +24,10 @@ from tap_comagic.timezones import API_FORMAT, AscendingFolds, api_second, instan
 from tap_comagic.timezones import resume_point as wall_time_to_resume
 
 if TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-    from tap_comagic.tap import TapCoMagic
+    from tap_comagic.context import RunContext
 
 
 # In a stream's state while a run has not finished it: the end of its last complete window.
@@ -61,8 +62,8 @@ class ReportStream(CoMagicStream):
     unique_key: ClassVar[bool] = True  # False: rows may share the whole primary key (paged by whole row)
     tie_field: ClassVar[str | None] = None  # narrows a query (not a window) to the rows of a cut second
 
-    def __init__(self, tap: TapCoMagic) -> None:
-        super().__init__(tap)
+    def __init__(self, tap: Tap, run: RunContext) -> None:
+        super().__init__(tap, run)
         self._bookmark_candidate: str | None = None
         self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
@@ -85,14 +86,14 @@ class ReportStream(CoMagicStream):
         params: dict[str, Any] = {"date_from": _fmt(window.start), "date_till": _fmt(till)}
         if self.sort_field and self.sort_field in self.sortable:
             params["sort"] = [{"field": self.sort_field, "order": "asc"}]
-        user_filter = self.tap.filters.get(self.name)
+        user_filter = self.settings.filters.get(self.name)
         if user_filter:
             params["filter"] = user_filter
         return params
 
     def filtered(self, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with the stream's `filters` entry, for the reports read by id or by month."""
-        user_filter = self.tap.filters.get(self.name)
+        user_filter = self.settings.filters.get(self.name)
         return {**params, "filter": user_filter} if user_filter else params
 
 
@@ -121,7 +122,7 @@ class ReportStream(CoMagicStream):
             return None
         if self._start is None:
             state = self.get_context_state(None)
-            start = self.tap.start_date
+            start = self.settings.start_date
             stopped_at = self._parse(state.get(RESUME_KEY))
             bookmark = self._parse(state.get("replication_key_value"))
             if stopped_at is not None:
@@ -129,8 +130,8 @@ class ReportStream(CoMagicStream):
                 # again would keep a small budget from ever catching up
                 start = max(start, stopped_at)
             elif bookmark is not None:
-                start = max(start, bookmark - dt.timedelta(days=self.tap.lookback_days))
-            self._start = min(start, self.tap.end_date)
+                start = max(start, bookmark - dt.timedelta(days=self.settings.lookback_days))
+            self._start = min(start, self.settings.end_date)
         return self._start
 
     def _parse(self, value: Any) -> dt.datetime | None:
@@ -138,7 +139,7 @@ class ReportStream(CoMagicStream):
         if not value:
             return None
         try:
-            return wall_time_to_resume(self._moment(str(value)), self.tap.zone)
+            return wall_time_to_resume(self._moment(str(value)), self.account.zone)
         except ValueError:
             return None
 
@@ -146,7 +147,7 @@ class ReportStream(CoMagicStream):
         """This stream's range, widened back to where its selected children resume."""
         starts = [s for s in (self.resume_point(), *(c.resume_point() for c in self.fed_children()))
                   if s is not None]
-        return min(starts, default=self.tap.start_date), self.tap.end_date
+        return min(starts, default=self.settings.start_date), self.settings.end_date
 
     def compare_start_date(self, value: str, start_date_value: str) -> str:
         return max(value, start_date_value, key=self._moment)
@@ -156,7 +157,7 @@ class ReportStream(CoMagicStream):
         own = self.resume_point()
         if self.children_take_windows and (own is None or own > start):
             # the children's windows before this stream's own start need no request of this report
-            for window in plan(start, own or end, self.tap.window_days):
+            for window in plan(start, own or end, self.settings.window_days):
                 self.finish_window(window)
             start = own or end
         if start < end:
@@ -171,7 +172,7 @@ class ReportStream(CoMagicStream):
         last_second = _fmt(end)
         dedup = self._dedup
         collect = self._collector()
-        todo = list(reversed(plan(start, end, self.tap.window_days)))
+        todo = list(reversed(plan(start, end, self.settings.window_days)))
         while todo:
             window = todo.pop()
             # The last window asks one second more, so that an exclusive date_till still
@@ -186,7 +187,7 @@ class ReportStream(CoMagicStream):
                                    "(date_interval_limit_reached)") from None
                 todo.extend(reversed(window.halves()))
                 continue
-            if first.total > reachable_rows(self.tap.page_size) and window.splittable:
+            if first.total > reachable_rows(self.settings.page_size) and window.splittable:
                 pages.close()
                 self.log("%s: %d rows in %s..%s, more than offset paging reaches; splitting the window",
                          self.name, first.total, window.start, window.end, level=logging.INFO)
@@ -235,7 +236,7 @@ class ReportStream(CoMagicStream):
         rows of one second (handed to ``reread``); else a repeat shows the order is not stable, and the
         remaining pages are not worth reading.
         """
-        if first.exact_total and first.total <= self.tap.page_size:
+        if first.exact_total and first.total <= self.settings.page_size:
             yield from first.take()
             return
         key, rk = self._key, self.replication_key or ""
@@ -321,7 +322,7 @@ class ReportStream(CoMagicStream):
 
     def _pieces_for(self, total: int) -> int:
         # pieces meant to fill three quarters of a page, so that most are read in one request
-        return max(2, math.ceil(total / max(1, self.tap.page_size * 3 // 4)))
+        return max(2, math.ceil(total / max(1, self.settings.page_size * 3 // 4)))
 
     def _window_pieces(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
         window: Window = piece
@@ -332,7 +333,7 @@ class ReportStream(CoMagicStream):
                 seen: dict[Any, int], context: Context | None) -> Iterator[dict[str, Any]]:
         """Each piece in one page; a piece holding more is read again as ``describe``'s smaller pieces, or,
         when it has none, in one page of up to the API's largest limit."""
-        size = self.tap.page_size
+        size = self.settings.page_size
         todo = list(reversed(pieces))
         while todo:
             piece = todo.pop()
@@ -385,9 +386,7 @@ class ReportStream(CoMagicStream):
         """All records of the window are written: feed the children, then advance the bookmark
         (in that order, so that a run stopped or killed while the children read resumes with this window)."""
         if self.fed_children():
-            self.window_finished_for_children(window)
-        if self.tap.daily_limit_spent is not None:
-            raise self.tap.daily_limit_spent  # a child stopped inside this window: it is not done
+            self.window_finished_for_children(window)  # a child that ends the run raises StopRun through here
         self.commit_bookmark(window.end)
 
     def window_finished_for_children(self, window: Window) -> None:
@@ -417,7 +416,7 @@ class ReportStream(CoMagicStream):
         """The run stops for the daily limit: a stream it finished resumes at this run's end, so that the
         next day's budget goes to the streams not finished rather than to this one's look-back again."""
         if self.finished and self.selected:
-            self.get_context_state(None)[RESUME_KEY] = self.tap.from_api(_fmt(self.tap.end_date))
+            self.get_context_state(None)[RESUME_KEY] = self.account.from_api(_fmt(self.settings.end_date))
 
     def read_queries(self, queries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Several queries, each with its pages: a bounded number in flight hides the latency, and
@@ -429,7 +428,7 @@ class ReportStream(CoMagicStream):
         def rows(params: dict[str, Any]) -> list[dict[str, Any]]:
             return list(self.query_rows(params, parallel=False))
 
-        workers = self.tap.throttle.parallelism(self.tap.max_parallel_requests)
+        workers = self.account.throttle.parallelism(self.settings.max_parallel_requests)
         for batch in in_order(rows, queries, workers):
             yield from batch
 
@@ -478,14 +477,14 @@ class ReportStream(CoMagicStream):
             moved = True
         own = self.resume_point()
         if window_end is not None and own is not None and window_end > own:
-            state[RESUME_KEY] = self.tap.from_api(_fmt(window_end))
+            state[RESUME_KEY] = self.account.from_api(_fmt(window_end))
             moved = True
         if moved:
             self._write_state_message()
 
     def _moment(self, value: str) -> dt.datetime:
         # the instant, not the wall time: "02:50+02:00" is before "02:10+01:00" on the autumn night
-        return instant(value, self.tap.zone)
+        return instant(value, self.account.zone)
 
     # ---- records ----------------------------------------------------------------------
 
@@ -493,10 +492,10 @@ class ReportStream(CoMagicStream):
         """The repeated autumn hour told apart on the field the report is read in ascending order of
         (sorted by it, window after window); no field when the report is read in another order."""
         ascending = self.sort_field is not None and self.sort_field in self.sortable
-        return AscendingFolds(self.tap.from_api, self.sort_field if ascending else None)
+        return AscendingFolds(self.account.from_api, self.sort_field if ascending else None)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        convert = self.tap.from_api
+        convert = self.account.from_api
         folds = self._folds
         if folds is None:
             folds = self._folds = self._ascending_folds()
@@ -632,8 +631,8 @@ class ChatMessagesStream(ReportStream):
     unique_key = False  # an account that refuses `id` gets the stand-in after paging: pages compare whole rows
     tie_field = "chat_id"  # rows of one chat: a query of that chat alone reads them in one page
 
-    def __init__(self, tap: TapCoMagic) -> None:
-        super().__init__(tap)
+    def __init__(self, tap: Tap, run: RunContext) -> None:
+        super().__init__(tap, run)
         self._one_chat_per_request = False
         self._positions: dict[Any, int] = {}  # chat id -> messages of it seen so far in this context
 
@@ -680,7 +679,7 @@ class ChatMessagesStream(ReportStream):
     def read_chats(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
         self._positions = {}
         if not self._one_chat_per_request:
-            size = self.tap.id_batch
+            size = self.settings.id_batch
             sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
             batches = [self.filtered({"chat_ids": chat_ids[i:i + size], **({"sort": sort} if sort else {})})
                        for i in range(0, len(chat_ids), size)]
@@ -768,11 +767,11 @@ class V3ReportStream(ReportStream):
     def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
         dates = [{"field": "date_from", "operator": "eq", "value": _fmt(window.start)},
                  {"field": "date_till", "operator": "eq", "value": _fmt(till)}]
-        user_filter = self.tap.filters.get(self.name)
+        user_filter = self.settings.filters.get(self.name)
         params: dict[str, Any] = {
             "filter": {"filters": [*dates, user_filter] if user_filter else dates, "condition": "and"}}
-        if self.tap.customer_id is not None:
-            params["customer_id"] = self.tap.customer_id
+        if self.account.customer_id is not None:
+            params["customer_id"] = self.account.customer_id
         return params
 
 
@@ -793,8 +792,8 @@ class ApiRequestsStream(V3ReportStream):
     primary_keys = ()
     replication_key = "date_time"
 
-    def __init__(self, tap: TapCoMagic) -> None:
-        super().__init__(tap)
+    def __init__(self, tap: Tap, run: RunContext) -> None:
+        super().__init__(tap, run)
         # a row returned again at a shared window boundary is known by all of its fields
         self._dedup = BoundaryDedup(tuple(self.schema["properties"]), self.replication_key or "")
 

@@ -1,0 +1,222 @@
+"""The tap's settings: their JSON Schema (what Meltano and the Hub show), their defaults, and their
+parsing into one frozen :class:`Settings` value, checked once before any stream runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from singer_sdk import typing as th
+
+from tap_comagic.errors import TapError
+from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
+from tap_comagic.shapes import load_schema
+from tap_comagic.timezones import as_account_time
+
+HOSTS = {
+    "CoMagic": "https://dataapi.comagic.ru/v2.0",
+    "UIS": "https://dataapi.uiscom.ru/v2.0",
+    "CallGear": "https://dataapi.callgear.com/v2.0",
+}
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+SECRET_SETTINGS = ("access_token", "password")
+ID_BATCH = 1000  # parent ids handed to a child stream at once (chat_ids per request)
+
+# Every default, once: the schema shows them and Settings falls back on them.
+DEFAULTS: dict[str, Any] = {
+    "api_url": HOSTS["CoMagic"],
+    "lookback_days": 3,
+    "window_days": 30,
+    "page_size": MAX_PAGE_SIZE,
+    "timezone": "Europe/Moscow",
+    "max_parallel_requests": 4,
+    "max_retries": 8,
+    "retry_backoff_seconds": 1.0,
+    "request_timeout": 300,
+    "sandbox": False,
+}
+# Whole-number settings: (lowest, highest) allowed.
+BOUNDS: dict[str, tuple[int, int]] = {
+    "window_days": (1, MAX_WINDOW_DAYS),
+    "page_size": (1, MAX_PAGE_SIZE),
+    "lookback_days": (0, 3650),
+    "max_parallel_requests": (1, 16),
+    "max_retries": (0, 100),
+    "request_timeout": (1, 3600),
+}
+BACKOFF_BOUNDS = (0, 600)
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property("access_token", th.StringType, secret=True, title="API key",
+                description="Permanent API key generated in the CoMagic UI (Settings > API). Use either "
+                "this or `login` + `password`."),
+    th.Property("login", th.StringType, title="Login",
+                description="CoMagic user login, for session authentication through `login.user`."),
+    th.Property("password", th.StringType, secret=True, title="Password",
+                description="Password of `login`. Sessions last one hour and are renewed automatically."),
+    th.Property("api_url", th.StringType, default=DEFAULTS["api_url"], title="API URL",
+                description="Data API endpoint of your brand: " + ", ".join(
+                    f"{brand} `{url}`" for brand, url in HOSTS.items()) + "."),
+    th.Property("user_id", th.IntegerType, title="User ID (agents)",
+                description="For agents (partners): the client's user id, sent with every report call."),
+    th.Property("customer_id", th.IntegerType, title="Customer ID (v3 reports)",
+                description="For partners: the client id sent by the v3 reports `sales` and "
+                "`api_requests`."),
+    th.Property("start_date", th.DateTimeType, required=True, title="Start date",
+                description="Earliest date-time to extract, in account time unless it carries an offset."),
+    th.Property("end_date", th.DateTimeType, title="End date",
+                description="Latest date-time to extract (default: now), in account time unless it "
+                "carries an offset."),
+    th.Property("lookback_days", th.IntegerType, default=DEFAULTS["lookback_days"], title="Look-back days",
+                description="Incremental runs re-read this many days before the bookmark, to pick up "
+                "late records and changed tags, sales and statuses."),
+    th.Property("window_days", th.IntegerType, default=DEFAULTS["window_days"], title="Window days",
+                description=f"Days per request window (1 to {MAX_WINDOW_DAYS}; the API refuses more than "
+                "three months)."),
+    th.Property("page_size", th.IntegerType, default=DEFAULTS["page_size"], title="Page size",
+                description=f"Rows per request (1 to {MAX_PAGE_SIZE})."),
+    th.Property("timezone", th.StringType, default=DEFAULTS["timezone"], title="Account time zone",
+                description="IANA name of the account's time zone: the API's date-times are in it."),
+    th.Property("filters", th.ObjectType(additional_properties=th.ObjectType()), title="Filters",
+                description="Optional: stream name -> CoMagic filter object sent with that stream's "
+                'requests, e.g. {"calls": {"field": "site_id", "operator": "=", "value": 5}}.'),
+    th.Property("max_parallel_requests", th.IntegerType, default=DEFAULTS["max_parallel_requests"],
+                title="Parallel requests",
+                description="Requests in flight at once for the pages of one window and for per-chat "
+                "or per-visitor calls (1 to 16), never more than the minute's remaining points."),
+    th.Property("max_retries", th.IntegerType, default=DEFAULTS["max_retries"], title="Max retries",
+                description="Retries of one request after a transient failure (5xx, dropped connection, "
+                "timeout, malformed answer, internal_error, limit_exceeded)."),
+    th.Property("retry_backoff_seconds", th.NumberType, default=DEFAULTS["retry_backoff_seconds"],
+                title="Retry back-off",
+                description="First wait of the exponential back-off between retries, in seconds."),
+    th.Property("request_timeout", th.IntegerType, default=DEFAULTS["request_timeout"], title="Request timeout",
+                description="Seconds to wait for one answer."),
+    th.Property("sandbox", th.BooleanType, default=DEFAULTS["sandbox"], title="Sandbox",
+                description="Start the bundled CoMagic simulator in-process and read from it: no "
+                "credentials, for trying the tap."),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings as the run uses them: checked, typed, defaults filled in."""
+
+    start_date: dt.datetime  # naive account-local wall time, like every date-time below
+    end_date: dt.datetime
+    zone: ZoneInfo
+    api_url: str
+    access_token: str | None
+    login: str | None
+    password: str | None
+    user_id: int | None
+    customer_id: int | None
+    lookback_days: int
+    window_days: int
+    page_size: int
+    max_parallel_requests: int
+    max_retries: int
+    retry_backoff_seconds: float
+    request_timeout: int
+    filters: Mapping[str, Any]
+    sandbox: bool
+    id_batch: int = ID_BATCH
+
+
+def parse_datetime_setting(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
+    """A date or date-time setting as naive account-local time (naive input is account time)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"  # Python 3.10 does not read "Z"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise TapError(f"`{name}` is not a date or date-time: {value!r}; use e.g. 2026-01-01 or "
+                       "2026-01-01T00:00:00+03:00") from None
+    return as_account_time(moment, zone).replace(microsecond=0)
+
+
+def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: Collection[str]) -> Settings:
+    """Check the settings the JSON Schema cannot (names, time zone, dates, credentials, filters) and
+    return them as :class:`Settings`. ``known``: every setting name; ``streams``: every stream name."""
+    c = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    for name in config:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            also = f"; did you mean `{hint[0]}`?" if hint else ""
+            raise TapError(f"unknown setting `{name}`{also}")
+    try:
+        zone = ZoneInfo(str(c["timezone"] or DEFAULTS["timezone"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TapError(f"`timezone` {c['timezone']!r} is not a known IANA time zone; use e.g. "
+                       "Europe/Moscow") from None
+    has_key, has_login = bool(c.get("access_token")), bool(c.get("login") or c.get("password"))
+    if not c["sandbox"]:
+        if has_key and has_login:
+            raise TapError("set either `access_token` or `login` + `password`, not both")
+        if not has_key and not has_login:
+            raise TapError("no credentials: set `access_token` (an API key) or `login` + `password` "
+                           "(or `sandbox: true` to try the bundled simulator)")
+        if has_login and not (c.get("login") and c.get("password")):
+            raise TapError("`login` and `password` go together: set both")
+        url = urlparse(str(c["api_url"] or ""))
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK):
+            raise TapError(f"`api_url` must be an https URL such as {HOSTS['CoMagic']}")
+    start = parse_datetime_setting("start_date", str(c["start_date"]), zone)
+    now = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
+    end = parse_datetime_setting("end_date", str(c["end_date"]), zone) if c.get("end_date") else now
+    if end < start:
+        raise TapError("`end_date` is before `start_date`: swap them or leave `end_date` empty")
+    numbers = {name: _bounded(name, c[name], low, high) for name, (low, high) in BOUNDS.items()}
+    backoff = c["retry_backoff_seconds"]
+    # the SDK reads JSON numbers with a fraction as Decimal
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float, Decimal)) \
+            or not BACKOFF_BOUNDS[0] <= backoff <= BACKOFF_BOUNDS[1]:
+        raise TapError(f"`retry_backoff_seconds` must be a number from {BACKOFF_BOUNDS[0]} to {BACKOFF_BOUNDS[1]}, "
+                       f"not {backoff!r}")
+    filters = dict(c.get("filters") or {})
+    for stream_name, spec in filters.items():
+        if stream_name not in streams:
+            raise TapError(f"`filters` names an unknown stream {stream_name!r}; streams: " + ", ".join(sorted(streams)))
+        _check_filter(stream_name, spec)
+    return Settings(
+        start_date=start, end_date=end, zone=zone, api_url=str(c["api_url"] or DEFAULTS["api_url"]),
+        access_token=c.get("access_token"), login=c.get("login"), password=c.get("password"),
+        user_id=c.get("user_id"), customer_id=c.get("customer_id"), retry_backoff_seconds=float(backoff),
+        filters=filters, sandbox=bool(c["sandbox"]), **numbers)
+
+
+def _bounded(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TapError(f"`{name}` must be a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def _check_filter(stream_name: str, spec: Any) -> None:
+    if not isinstance(spec, dict):
+        raise TapError(f"`filters.{stream_name}` must be a CoMagic filter object")
+    _, flags = load_schema(stream_name)
+    filterable = set(flags.get("filterable", ()))
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            raise TapError(f"`filters.{stream_name}` must be a CoMagic filter object")
+        if "filters" in node:
+            if node.get("condition", "and") not in ("and", "or"):
+                raise TapError(f"`filters.{stream_name}`: condition must be 'and' or 'or'")
+            for child in node["filters"]:
+                walk(child)
+            return
+        field = node.get("field")
+        if not field or "operator" not in node:
+            raise TapError(f"`filters.{stream_name}`: each condition needs `field`, `operator` and `value`")
+        if filterable and field not in filterable:
+            raise TapError(f"`filters.{stream_name}`: field {field!r} is not filterable in this report")
+
+    walk(spec)
