@@ -7,12 +7,12 @@ import datetime as dt
 import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from singer_sdk import typing as th
+from singer_sdk.plugin_base import JSONSchemaValidator
 
 from tap_comagic.errors import TapError
 from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "request_timeout": 300,
     "sandbox": False,
 }
-# Whole-number settings: (lowest, highest) allowed.
+# (lowest, highest) allowed, said in the JSON Schema (minimum, maximum)
 BOUNDS: dict[str, tuple[int, int]] = {
     "window_days": (1, MAX_WINDOW_DAYS),
     "page_size": (1, MAX_PAGE_SIZE),
@@ -51,6 +51,12 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "request_timeout": (1, 3600),
 }
 BACKOFF_BOUNDS = (0, 600)
+
+
+
+def _whole(name: str) -> th.IntegerType:
+    return th.IntegerType(minimum=BOUNDS[name][0], maximum=BOUNDS[name][1])
+
 
 CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("access_token", th.StringType, secret=True, title="API key",
@@ -73,30 +79,32 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("end_date", th.DateTimeType, title="End date",
                 description="Latest date-time to extract (default: now), in account time unless it "
                 "carries an offset."),
-    th.Property("lookback_days", th.IntegerType, default=DEFAULTS["lookback_days"], title="Look-back days",
+    th.Property("lookback_days", _whole("lookback_days"), default=DEFAULTS["lookback_days"], title="Look-back days",
                 description="Incremental runs re-read this many days before the bookmark, to pick up "
                 "late records and changed tags, sales and statuses."),
-    th.Property("window_days", th.IntegerType, default=DEFAULTS["window_days"], title="Window days",
+    th.Property("window_days", _whole("window_days"), default=DEFAULTS["window_days"], title="Window days",
                 description=f"Days per request window (1 to {MAX_WINDOW_DAYS}; the API refuses more than "
                 "three months)."),
-    th.Property("page_size", th.IntegerType, default=DEFAULTS["page_size"], title="Page size",
+    th.Property("page_size", _whole("page_size"), default=DEFAULTS["page_size"], title="Page size",
                 description=f"Rows per request (1 to {MAX_PAGE_SIZE})."),
     th.Property("timezone", th.StringType, default=DEFAULTS["timezone"], title="Account time zone",
                 description="IANA name of the account's time zone: the API's date-times are in it."),
     th.Property("filters", th.ObjectType(additional_properties=th.ObjectType()), title="Filters",
                 description="Optional: stream name -> CoMagic filter object sent with that stream's "
                 'requests, e.g. {"calls": {"field": "site_id", "operator": "=", "value": 5}}.'),
-    th.Property("max_parallel_requests", th.IntegerType, default=DEFAULTS["max_parallel_requests"],
+    th.Property("max_parallel_requests", _whole("max_parallel_requests"), default=DEFAULTS["max_parallel_requests"],
                 title="Parallel requests",
                 description="Requests in flight at once for the pages of one window and for per-chat "
                 "or per-visitor calls (1 to 16), never more than the minute's remaining points."),
-    th.Property("max_retries", th.IntegerType, default=DEFAULTS["max_retries"], title="Max retries",
+    th.Property("max_retries", _whole("max_retries"), default=DEFAULTS["max_retries"], title="Max retries",
                 description="Retries of one request after a transient failure (5xx, dropped connection, "
                 "timeout, malformed answer, internal_error, limit_exceeded)."),
-    th.Property("retry_backoff_seconds", th.NumberType, default=DEFAULTS["retry_backoff_seconds"],
+    th.Property("retry_backoff_seconds", th.NumberType(minimum=BACKOFF_BOUNDS[0], maximum=BACKOFF_BOUNDS[1]),
+                default=DEFAULTS["retry_backoff_seconds"],
                 title="Retry back-off",
                 description="First wait of the exponential back-off between retries, in seconds."),
-    th.Property("request_timeout", th.IntegerType, default=DEFAULTS["request_timeout"], title="Request timeout",
+    th.Property("request_timeout", _whole("request_timeout"), default=DEFAULTS["request_timeout"],
+                title="Request timeout",
                 description="Seconds to wait for one answer."),
     th.Property("sandbox", th.BooleanType, default=DEFAULTS["sandbox"], title="Sandbox",
                 description="Start the bundled CoMagic simulator in-process and read from it: no "
@@ -173,13 +181,8 @@ def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: C
     end = parse_datetime_setting("end_date", str(c["end_date"]), zone) if c.get("end_date") else now
     if end < start:
         raise TapError("`end_date` is before `start_date`: swap them or leave `end_date` empty")
-    numbers = {name: _bounded(name, c[name], low, high) for name, (low, high) in BOUNDS.items()}
-    backoff = c["retry_backoff_seconds"]
-    # the SDK reads JSON numbers with a fraction as Decimal
-    if isinstance(backoff, bool) or not isinstance(backoff, (int, float, Decimal)) \
-            or not BACKOFF_BOUNDS[0] <= backoff <= BACKOFF_BOUNDS[1]:
-        raise TapError(f"`retry_backoff_seconds` must be a number from {BACKOFF_BOUNDS[0]} to {BACKOFF_BOUNDS[1]}, "
-                       f"not {backoff!r}")
+    numbers = {name: int(c[name]) for name in BOUNDS}  # in bounds: the schema's check came first
+    backoff = float(c["retry_backoff_seconds"])  # the SDK reads JSON numbers with a fraction as Decimal
     filters = dict(c.get("filters") or {})
     for stream_name, spec in filters.items():
         if stream_name not in streams:
@@ -192,10 +195,29 @@ def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: C
         filters=filters, sandbox=bool(c["sandbox"]), **numbers)
 
 
-def _bounded(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TapError(f"`{name}` must be a whole number from {low} to {high}, not {value!r}")
-    return value
+def schema_errors(config: Mapping[str, Any], schema: dict[str, Any]) -> list[str]:
+    """What the settings' JSON Schema finds wrong, one line per setting, naming it and never quoting a
+    secret (the SDK's own messages quote the value and name no setting in words)."""
+    errors = []
+    for error in JSONSchemaValidator(schema).iter_errors(dict(config)):
+        if not error.path:  # a required setting is missing (or the config is not an object)
+            missing = [n for n in error.validator_value or () if isinstance(config, Mapping) and n not in config] \
+                if error.validator == "required" else []
+            errors.append(f"`{missing[0]}` is required" if missing else f"the settings: {error.message}")
+            continue
+        name = str(error.path[0])
+        prop = schema["properties"].get(name, {})
+        value = config.get(name)
+        shown = "" if name in SECRET_SETTINGS or prop.get("secret") else f", not {value!r}"
+        kind = "an integer" if "integer" in prop.get("type", ()) else "a number"
+        if "minimum" in prop and "maximum" in prop and len(error.path) == 1:
+            errors.append(f"`{name}` must be {kind} from {prop['minimum']} to {prop['maximum']}{shown}")
+        elif shown:
+            errors.append(f"`{'.'.join(map(str, error.path))}`: {error.message}")
+        else:
+            types = " or ".join(t for t in prop.get("type", ()) if t != "null")
+            errors.append(f"`{name}` must be a {types or 'valid value'}")
+    return errors
 
 
 def _check_filter(stream_name: str, spec: Any) -> None:

@@ -24,7 +24,7 @@ from tap_comagic.context import Account, RunContext
 from tap_comagic.errors import DailyLimitSpent, StopRun, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
-from tap_comagic.settings import CONFIG_SCHEMA, SECRET_SETTINGS, Settings, parse_datetime_setting, parse_settings
+from tap_comagic.settings import CONFIG_SCHEMA, Settings, parse_datetime_setting, parse_settings, schema_errors
 from tap_comagic.shapes import load_schema
 from tap_comagic.streams import ReportStream
 
@@ -60,13 +60,13 @@ class TapCoMagic(Tap):
 
     # ---- settings ---------------------------------------------------------------------
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # The SDK's messages quote the offending value: never let that be a secret's.
-        errors = super()._validate_config(raise_errors=False)
-        secrets = [str(self._config[k]) for k in SECRET_SETTINGS if self._config.get(k) not in (None, "")]
-        for secret in secrets:
-            errors = [e.replace(secret, "***") for e in errors]
-        if errors and raise_errors:
+        """The schema's check in our one-line form (see settings.schema_errors); always raised, as the
+        checks the schema cannot make are."""
+        super()._validate_config(raise_errors=False)  # fills in the schema's defaults
+        errors = schema_errors(self.config, self.config_jsonschema)
+        if errors:
             raise ConfigValidationError(errors[0], errors=errors[:1])
         return errors
 
