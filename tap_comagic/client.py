@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 import requests
 import singer_sdk.singerlib as singer
+from singer_sdk import metrics
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
+from typing_extensions import override
 
 from tap_comagic.auth import used_token
 from tap_comagic.errors import (
@@ -193,13 +195,33 @@ class CoMagicStream(RESTStream[int]):
         """POST one method call through the SDK's retry loop; the answer is validated."""
         prepared = self.build_prepared_request(
             method="POST", url=self.get_url(context), data=self.envelope(params), headers=self.http_headers)
-        decorated = self.request_decorator(self._request)
-        response: requests.Response = decorated(prepared, context)
+        response: requests.Response = self.request_decorator(self.send)(prepared, context)
         return response
 
-    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-        self.account.throttle.before_request()
-        return super()._request(prepared_request, context)
+    @override
+    def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """The SDK's retry loop around ``func``, each attempt first taking a point from the throttle."""
+
+        def throttled(*args: Any, **kwargs: Any) -> Any:
+            self.account.throttle.before_request()  # read at each attempt: the tests swap the throttle
+            return func(*args, **kwargs)
+
+        return super().request_decorator(throttled)
+
+    def send(self, prepared: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """One attempt, as the SDK's own request loop makes it (auth, timeout, duration metric, validation)."""
+        request = self.authenticator(prepared)
+        response = self.requests_session.send(request, timeout=self.timeout, allow_redirects=self.allow_redirects)
+        tags: dict[str, Any] = {
+            metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path,
+            metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+            metrics.Tag.STATUS: metrics.Status.SUCCEEDED if response.status_code < 400 else metrics.Status.FAILED}
+        if context:
+            tags[metrics.Tag.CONTEXT] = context
+        metrics.log(self.metrics_logger, metrics.Point(
+            "timer", metric=metrics.Metric.HTTP_REQUEST_DURATION, value=response.elapsed.total_seconds(), tags=tags))
+        self.validate_response(response)
+        return response
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
@@ -382,6 +404,7 @@ class CoMagicStream(RESTStream[int]):
         yield from read_pages(lambda offset: self.fetch_page(params, offset, page_size, context),
                               paginator, lambda: throttle.parallelism(workers))
 
+    @override
     def _generate_record_messages(self, record: dict[str, Any]) -> Generator[singer.RecordMessage, None, None]:
         # The SDK pops deselected fields from every record and runs its conformance pass. Our records
         # hold only the selected fields (requested so; anything else is dropped in post_process) with the

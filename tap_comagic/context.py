@@ -42,11 +42,12 @@ class RunContext:
     """
 
     def __init__(self, settings: Settings, account: Account, connect: Callable[[], tuple[str, CoMagicAuth]],
-                 user_agent: str) -> None:
+                 user_agent: str, write_state: Callable[[], None]) -> None:
         self.settings = settings
         self.account = account
         self.user_agent = user_agent
         self._connect = connect
+        self.write_state = write_state  # a STATE message of the whole state, if it changed since the last
 
     @cached_property
     def _connection(self) -> tuple[str, CoMagicAuth]:

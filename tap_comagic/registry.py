@@ -1,12 +1,9 @@
-"""Every stream of the tap, in catalog order: the reports, then the reference tables and summaries.
-
-Kept apart from both stream modules, which it imports, so that either of them imports on its own.
-"""
+"""Every stream of the tap, in catalog order: the reports, then the reference tables and summaries."""
 
 from __future__ import annotations
 
-from tap_comagic.reference_streams import REFERENCE_STREAMS
-from tap_comagic.streams import REPORT_STREAMS, ReportStream
+from tap_comagic.reports import ReportStream
+from tap_comagic.streams import REFERENCE_STREAMS, REPORT_STREAMS
 
 STREAMS: list[type[ReportStream]] = [*REPORT_STREAMS, *REFERENCE_STREAMS]
 STREAMS_BY_NAME: dict[str, type[ReportStream]] = {str(vars(s)["name"]): s for s in STREAMS}

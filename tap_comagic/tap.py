@@ -24,9 +24,9 @@ from tap_comagic.context import Account, RunContext
 from tap_comagic.errors import DailyLimitSpent, StopRun, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
+from tap_comagic.reports import ReportStream
 from tap_comagic.settings import CONFIG_SCHEMA, Settings, parse_datetime_setting, parse_settings, schema_errors
 from tap_comagic.shapes import load_schema
-from tap_comagic.streams import ReportStream
 
 
 def _json_kind(value: Any) -> str:
@@ -50,7 +50,9 @@ class TapCoMagic(Tap):
             self._refuse_state(f"the state is a JSON {_json_kind(state)}, not an object: pass the state file the "
                                "target last wrote, or none to start at `start_date`")
         self._sandbox: Any = None
-        super().__init__(*args, **kwargs)
+        # The settings are checked by `settings` (the schema's check in our one-line form, then the checks a
+        # schema cannot make), always; the SDK's own check, which quotes values, only fills in the defaults.
+        super().__init__(*args, **{**kwargs, "validate_config": False})
         try:
             _ = self.run  # the settings are checked even when nothing asked for a stream yet
             self.check_state()
@@ -60,20 +62,13 @@ class TapCoMagic(Tap):
 
     # ---- settings ---------------------------------------------------------------------
 
-    @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The schema's check in our one-line form (see settings.schema_errors); always raised, as the
-        checks the schema cannot make are."""
-        super()._validate_config(raise_errors=False)  # fills in the schema's defaults
-        errors = schema_errors(self.config, self.config_jsonschema)
-        if errors:
-            raise ConfigValidationError(errors[0], errors=errors[:1])
-        return errors
-
     @cached_property
     def settings(self) -> Settings:
         """The settings, parsed once (a bad one raises its one-line ConfigValidationError)."""
         try:
+            errors = schema_errors(self.config, self.config_jsonschema)
+            if errors:
+                raise TapError(errors[0])
             return parse_settings(self.config, self.config_jsonschema["properties"], STREAMS_BY_NAME)
         except TapError as exc:
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
@@ -82,7 +77,8 @@ class TapCoMagic(Tap):
     def run(self) -> RunContext:
         """What every stream of this run receives instead of the tap."""
         return RunContext(self.settings, Account.of(self.settings), self._connect,
-                          user_agent=f"tap-comagic/{self.plugin_version}")
+                          user_agent=f"tap-comagic/{self.plugin_version}",
+                          write_state=lambda: self.state_writer.write_state(self.state))
 
     @property
     def throttle(self) -> Throttle:

@@ -372,8 +372,8 @@ def test_ids_the_docs_declare_strings_stay_strings_when_a_server_sends_numbers()
     assert summary["site_domain"] == "5"
 
 
-@pytest.mark.parametrize("module", ["tap_comagic.reference_streams", "tap_comagic.streams", "tap_comagic.registry",
-                                    "tap_comagic.tap"])
+@pytest.mark.parametrize("module", ["tap_comagic.reports", "tap_comagic.streams", "tap_comagic.registry",
+                                    "tap_comagic.settings", "tap_comagic.context", "tap_comagic.tap"])
 def test_each_stream_module_imports_first_in_a_fresh_interpreter(module):
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
