@@ -24,7 +24,6 @@ import requests
 import singer_sdk.singerlib as singer
 from singer_sdk import metrics
 from singer_sdk.exceptions import RetriableAPIError
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
@@ -161,22 +160,27 @@ class CoMagicStream(RESTStream[int]):
         return self.run.account
 
     @property
+    @override
     def url_base(self) -> str:
         return self.run.api_url
 
     @property
+    @override
     def http_headers(self) -> dict[str, Any]:
         return {"Content-Type": "application/json; charset=UTF-8", "User-Agent": self.user_agent}
 
     @property
+    @override
     def user_agent(self) -> str:
         return self.run.user_agent
 
     @property
+    @override
     def timeout(self) -> int:
         return self.settings.request_timeout
 
     @property
+    @override
     def authenticator(self) -> requests.auth.AuthBase:
         return self.run.auth
 
@@ -223,6 +227,7 @@ class CoMagicStream(RESTStream[int]):
         self.validate_response(response)
         return response
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status >= 500 or status == 429:
@@ -261,15 +266,18 @@ class CoMagicStream(RESTStream[int]):
             exc.wait = 0.0  # the throttle holds the retry back; jitter must not shorten that
             raise
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's default quotes the body and URL; ours carry nothing secret, but keep it short.
         return f"{self.api_method}: HTTP {response.status_code}"
 
     # ---- retries ---------------------------------------------------------------------
 
+    @override
     def backoff_max_tries(self) -> int:
         return self.settings.max_retries + 1
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
         base = self.settings.retry_backoff_seconds
 
@@ -285,9 +293,11 @@ class CoMagicStream(RESTStream[int]):
 
         return waits()
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         return value * (0.5 + random.random() / 2)
 
+    @override
     def backoff_handler(self, details: Any) -> None:
         exc = details.get("exception")
         wait = exc.pause if isinstance(exc, RateLimited) else details.get("wait") or 0.0
@@ -412,19 +422,22 @@ class CoMagicStream(RESTStream[int]):
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                           version=self._stream_version, time_extracted=utc_now())
+                yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
+                                           time_extracted=dt.datetime.now(dt.timezone.utc))
 
     # The SDK's own request loop (request_records) is not used: windows, pages and batches go through
     # pages()/read_pages(). These two abstract methods still answer correctly for anyone who calls them.
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         yield from answer_of(response).records(self.record_decoder)
 
+    @override
     def get_new_paginator(self) -> ReportPaginator:
         return ReportPaginator(self.settings.page_size, total_items)
 
     # ---- the stream's life -----------------------------------------------------------
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The stream's records (see ``read``); what ends the run leaves as :class:`StopRun`."""
         if self.skipped:

@@ -103,6 +103,7 @@ class ReportStream(CoMagicStream):
         return bool(self.sort_field) and self.sort_field == self.replication_key and self.sort_field in self.sortable
 
     @property
+    @override
     def requested_fields(self) -> list[str]:
         fields = super().requested_fields
         # the ids handed to the children are asked for even when the user deselected them (not emitted)
@@ -150,9 +151,11 @@ class ReportStream(CoMagicStream):
                   if s is not None]
         return min(starts, default=self.settings.start_date), self.settings.end_date
 
+    @override
     def compare_start_date(self, value: str, start_date_value: str) -> str:
         return max(value, start_date_value, key=self._moment)
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
         own = self.resume_point()
@@ -454,6 +457,7 @@ class ReportStream(CoMagicStream):
             yield from queries(list(context[self.child_ids_key]))
         self.commit_bookmark(end)
 
+    @override
     def generate_child_contexts(self, record: dict[str, Any], context: Context | None) -> Iterator[Context | None]:
         # Never one child sync per parent record (N+1): see window_finished_for_children.
         return iter(())
@@ -505,6 +509,7 @@ class ReportStream(CoMagicStream):
         ascending = self.sort_field is not None and self.sort_field in self.sortable
         return AscendingFolds(self.account.from_api, self.sort_field if ascending else None)
 
+    @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         convert = self.account.from_api
         folds = self._folds
@@ -549,9 +554,11 @@ class V3ReportStream(ReportStream):
     selected_by_default = False
     sends_user_id = False  # v3 methods know customer_id instead
 
+    @override
     def fields_param(self) -> str | None:
         return "field"
 
+    @override
     def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
         dates = [{"field": "date_from", "operator": "eq", "value": fmt(window.start)},
                  {"field": "date_till", "operator": "eq", "value": fmt(till)}]
@@ -584,9 +591,11 @@ class MethodParams(ReportStream):
         return frozenset(self.flags.get("added", ()))
 
     @property
+    @override
     def requested_fields(self) -> list[str]:
         return [f for f in super().requested_fields if f not in self.added]
 
+    @override
     def fields_param(self) -> str | None:
         return "fields" if "fields" in self.params_taken and self.requested_fields else None
 
@@ -594,6 +603,7 @@ class MethodParams(ReportStream):
         user_filter = self.settings.filters.get(self.name)
         return {"filter": user_filter} if user_filter and "filter" in self.params_taken else {}
 
+    @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         if self._known is None:
             self._known = frozenset(self.requested_fields) | self.added
@@ -616,6 +626,7 @@ class ReferenceStream(MethodParams):
     # unless asked, while old reports keep their ids: it is read a second time with the flag set.
     DELETED_FLAG: ClassVar[str] = "is_deleted"
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         if self.DELETED_FLAG in self.params_taken:
             yield from self.with_deleted(context)
@@ -666,6 +677,7 @@ class DayStream(MethodParams):
     one_day_per_request: ClassVar[bool] = False
     per_site: ClassVar[bool] = False
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
         sites: list[Any] = list((context or {}).get("site_ids") or []) if self.per_site else [None]
@@ -737,8 +749,10 @@ class DayStream(MethodParams):
             self._bookmark_candidate = day
         self.commit_bookmark(None)
 
+    @override
     def _moment(self, value: str) -> dt.datetime:
         return dt.datetime.fromisoformat(value[:10])
 
+    @override
     def compare_start_date(self, value: str, start_date_value: str) -> str:
         return max(value[:10], start_date_value[:10])

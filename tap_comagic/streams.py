@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from typing_extensions import override
+
 from tap_comagic.errors import CoMagicError
 from tap_comagic.pagination import BoundaryDedup, Window
 from tap_comagic.reports import DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
@@ -46,6 +48,7 @@ class CallsStream(ReportStream):
 
     children_take_windows = True
 
+    @override
     def window_finished_for_children(self, window: Window) -> None:
         # call_legs is date-windowed itself: one child context per calls window, not per call.
         self.sync_children({"date_from": fmt(window.start), "date_till": fmt(window.end)})
@@ -103,6 +106,7 @@ class CallLegsStream(ReportStream):
     replication_key = "start_time"
     sort_field = "start_time"
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
         start = dt.datetime.fromisoformat(context["date_from"])
@@ -132,12 +136,14 @@ class ChatMessagesStream(ReportStream):
         self._positions: dict[Any, int] = {}  # chat id -> messages of it seen so far in this context
 
     @property
+    @override
     def requested_fields(self) -> list[str]:
         fields = super().requested_fields
         if "id" in self._dropped_fields and "chat_id" not in fields:
             fields.append("chat_id")  # the stand-in id is made from it
         return fields
 
+    @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         chat = row.get("chat_id")  # before a deselected chat_id, asked for the stand-in, is left out
         processed = super().post_process(row, context)
@@ -152,6 +158,7 @@ class ChatMessagesStream(ReportStream):
         processed["id"] = -((int(chat) << 20) + n)
         return processed
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         yield from self.read_batch(context, self.read_chats)
 
@@ -179,6 +186,7 @@ class ChatMessagesStream(ReportStream):
                 return
         yield from self.read_queries([self.filtered({"chat_id": chat_id}) for chat_id in chat_ids])
 
+    @override
     def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
         params: dict[str, Any] = piece
         ids = params.get("chat_ids") or []
@@ -188,6 +196,7 @@ class ChatMessagesStream(ReportStream):
         return params, [{**params, "chat_ids": ids[i * len(ids) // parts:(i + 1) * len(ids) // parts]}
                         for i in range(parts)]
 
+    @override
     def _tied_query(self, params: dict[str, Any], tied: set[Any]) -> dict[str, Any] | None:
         ids = sorted(i for i in tied if i is not None)
         return {**params, "chat_ids": ids} if ids and "chat_ids" in params else None
@@ -203,6 +212,7 @@ class VisitorsStream(ReportStream):
     selected_by_default = False  # deferred in the spec
     child_ids_key = "visitor_ids"
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         yield from self.read_batch(
             context, lambda ids: self.read_queries([self.filtered({"visitor_id": v}) for v in ids]))
@@ -214,6 +224,7 @@ class FinancialSummaryStream(ReportStream):
     primary_keys = ("date",)
     replication_key = "date"
 
+    @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         # One request per month (the method takes year + month, not dates).
         start, end = self.bounds(context)
@@ -227,9 +238,11 @@ class FinancialSummaryStream(ReportStream):
             self.commit_bookmark(None)
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
+    @override
     def _moment(self, value: str) -> dt.datetime:
         return dt.datetime.fromisoformat(value[:10])
 
+    @override
     def compare_start_date(self, value: str, start_date_value: str) -> str:
         return max(value[:10], start_date_value[:10])
 
@@ -342,6 +355,7 @@ class CampaignDailyStatStream(DayStream):
     str_fields = ("campaign_ext_id", "banner_group_id", "keyword_id")
 
     @property
+    @override
     def requested_fields(self) -> list[str]:
         fields = super().requested_fields
         return fields + [k for k in self.AD_IDS if k not in fields]  # ad_key needs them, selected or not
@@ -351,6 +365,7 @@ class CampaignDailyStatStream(DayStream):
         return [k for k in self.AD_IDS if not self.mask.get(("properties", k), False)]
     selected_by_default = False  # one request per site per window since start_date on its first run
 
+    @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         row["ad_key"] = "|".join("" if row.get(k) is None else str(row[k]) for k in self.AD_IDS)
         cost = row.get("cost_sum")

@@ -89,6 +89,7 @@ class TapCoMagic(Tap):
         """Another throttle for the account (the tests run one on a simulated clock)."""
         self.run.account = dataclasses.replace(self.run.account, throttle=throttle)
 
+    @override
     def load_state(self, state: dict[str, Any]) -> None:
         bookmarks = state.get("bookmarks", {})
         if not isinstance(bookmarks, dict):
