@@ -26,6 +26,8 @@ _ids = itertools.count(1)
 
 
 class CoMagicAuth(requests.auth.AuthBase):
+    """Puts the token in every request: the API key, or a session token from `login.user` renewed before it expires."""
+
     def __init__(
         self,
         api_url: str,
@@ -51,9 +53,11 @@ class CoMagicAuth(requests.auth.AuthBase):
 
     @property
     def is_session(self) -> bool:
+        """True for `login` + `password` (a session to renew and end), False for an API key."""
         return self._api_key is None
 
     def token(self) -> str:
+        """The token for the next request, logging in again when the session is about to expire."""
         if self._api_key is not None:
             return self._api_key
         with self._lock:
@@ -112,6 +116,7 @@ class CoMagicAuth(requests.auth.AuthBase):
         return str(token), expire_at
 
     def log_out(self) -> None:
+        """End the session (if any) rather than leave it open for its hour."""
         with self._lock:
             token, self._token = self._token, None
         if token is not None:

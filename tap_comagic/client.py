@@ -73,6 +73,7 @@ class Answer(msgspec.Struct):
 
     @property
     def metadata(self) -> dict[str, Any]:
+        """The answer's metadata (v2 `metadata` or v3 `meta_data`), empty if none."""
         if self.result is None:
             return {}
         meta = self.result.metadata if self.result.metadata is not None else self.result.meta_data
@@ -105,6 +106,7 @@ _ANSWER = msgspec.json.Decoder(Answer)
 
 
 def decode_records(raw: msgspec.Raw | None) -> list[dict[str, Any]]:
+    """Decode a page's records untyped, with the garbage collector kept off the new objects."""
     if raw is None:
         return []
     # A page of 10,000 records is a million new objects: left to the cyclic garbage collector, they
@@ -157,6 +159,7 @@ class CoMagicStream(RESTStream[int]):
 
     @property
     def account(self) -> Account:
+        """The account this stream reads (see context.Account)."""
         return self.run.account
 
     @property
@@ -189,6 +192,7 @@ class CoMagicStream(RESTStream[int]):
     sends_user_id: ClassVar[bool] = True  # agents act for a client with user_id
 
     def envelope(self, params: dict[str, Any]) -> bytes:
+        """The JSON-RPC request for ``params``, with the agent's `user_id` where the method takes one."""
         user_id = self.account.user_id
         if self.sends_user_id and user_id is not None:
             params.setdefault("user_id", user_id)
@@ -229,6 +233,8 @@ class CoMagicStream(RESTStream[int]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        """Turn an answer's JSON-RPC error (sent with HTTP 200) or a bad status into the action the table says; note
+        the limits it reports."""
         status = response.status_code
         if status >= 500 or status == 429:
             raise RetryAfter(f"{self.api_method}: HTTP {status} from the API")
@@ -279,6 +285,7 @@ class CoMagicStream(RESTStream[int]):
 
     @override
     def backoff_wait_generator(self) -> Generator[float, None, None]:
+        """Exponential waits from `retry_backoff_seconds`, unless the error says how long to wait."""
         base = self.settings.retry_backoff_seconds
 
         def waits() -> Generator[float, Any, None]:
@@ -295,10 +302,12 @@ class CoMagicStream(RESTStream[int]):
 
     @override
     def backoff_jitter(self, value: float) -> float:
+        """Half to all of the wait, so that parallel requests do not retry in step."""
         return value * (0.5 + random.random() / 2)
 
     @override
     def backoff_handler(self, details: Any) -> None:
+        """One WARNING per retry, naming the method and the cause."""
         exc = details.get("exception")
         wait = exc.pause if isinstance(exc, RateLimited) else details.get("wait") or 0.0
         self.log("%s: retry %d in %.1f s after %s", self.api_method, details.get("tries", 0), wait,
@@ -308,6 +317,7 @@ class CoMagicStream(RESTStream[int]):
 
     @cached_property
     def sortable(self) -> frozenset[str]:
+        """The fields the method can sort on (from the spec)."""
         return frozenset(self.flags.get("sortable", ()))
 
     @property
@@ -322,6 +332,8 @@ class CoMagicStream(RESTStream[int]):
 
     def fetch_page(self, params: dict[str, Any], offset: int, page_size: int,
                    context: Context | None = None) -> Page:
+        """One page of a query; the first answers are read one at a time until the account has accepted the fields
+        asked for."""
         if self._fields_settled:
             return self._fetch_page(params, offset, page_size, context)
         # Until an answer accepts the fields asked for, one request at a time: a field the account refuses
@@ -403,10 +415,12 @@ class CoMagicStream(RESTStream[int]):
         return decoder
 
     def fields_param(self) -> str | None:
+        """The parameter that lists the fields asked for (None: the method takes no such list)."""
         return "fields"
 
     def pages(self, params: dict[str, Any], context: Context | None = None,
               parallel: bool = True) -> Generator[Page, None, None]:
+        """The pages of one query, several in flight (``parallel``), in offset order."""
         page_size = self.settings.page_size
         paginator = ReportPaginator(page_size, total_items)
         workers = self.settings.max_parallel_requests if parallel else 1
@@ -456,4 +470,5 @@ class CoMagicStream(RESTStream[int]):
                                    "`max_retries` or run again later)"), self.name) from None
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        """The stream's records in this run (its declaration says how: windows, ids, months, days)."""
         raise NotImplementedError

@@ -55,12 +55,15 @@ class RunContext:
 
     @property
     def api_url(self) -> str:
+        """The API's address (the sandbox's when `sandbox` is set), connecting at first use."""
         return self._connection[0]
 
     @property
     def auth(self) -> CoMagicAuth:
+        """The credentials, connecting at first use."""
         return self._connection[1]
 
     @property
     def connected(self) -> bool:
+        """Whether a connection was made (so that closing logs out only a session that exists)."""
         return "_connection" in self.__dict__

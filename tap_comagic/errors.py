@@ -15,6 +15,8 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 
 class Action(enum.Enum):
+    """What the tap does about an API error; errors.py's table maps each mnemonic to one."""
+
     RETRY = "retry with back-off"
     WAIT_LIMIT = "wait for the limit to reset, then retry"
     REAUTH = "log in again once (session) or fail (API key)"

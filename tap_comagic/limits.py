@@ -26,6 +26,9 @@ def _int(value: Any) -> int | None:
 
 
 class Throttle:
+    """Keeps an account within its per-minute and daily points: waits before a request the minute cannot pay for, and
+    says when the day's are spent."""
+
     def __init__(
         self,
         reserve: int = 1,
@@ -44,6 +47,7 @@ class Throttle:
         self.waited_seconds = 0.0
 
     def observe(self, limits: Mapping[str, Any] | None) -> None:
+        """Take the remaining points and reset times an answer's metadata reports."""
         if not limits:
             return
         now = self._clock()
@@ -59,9 +63,11 @@ class Throttle:
                 self._day_reset_at = None if reset is None else now + reset
 
     def day_reset_in(self) -> float | None:
+        """Seconds until the daily points reset (None: unknown)."""
         return None if self._day_reset_at is None else max(0.0, self._day_reset_at - self._clock())
 
     def minute_reset_in(self) -> float | None:
+        """Seconds until the minute's points reset (None: unknown)."""
         return None if self._minute_reset_at is None else max(0.0, self._minute_reset_at - self._clock())
 
     def before_request(self) -> None:

@@ -39,6 +39,7 @@ class Window:
     end: dt.datetime
 
     def halves(self) -> tuple[Window, Window]:
+        """The window in two, for a window the API refuses or that holds more than offset paging reaches."""
         middle = self.start + dt.timedelta(seconds=(self.end - self.start).total_seconds() // 2)
         return Window(self.start, middle), Window(middle, self.end)
 
@@ -51,6 +52,7 @@ class Window:
 
     @property
     def splittable(self) -> bool:
+        """A window of two seconds or more can be halved into windows of whole seconds."""
         return (self.end - self.start).total_seconds() >= 2
 
 
@@ -68,6 +70,8 @@ def plan(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
 
 @dataclass
 class Page:
+    """One page of a query: its total, and its records decoded only when the consumer takes them."""
+
     load: Callable[[], list[dict[str, Any]]]  # decodes the records: called once, by the consumer
     total: int
     response: requests.Response
@@ -87,6 +91,7 @@ class ReportPaginator(OffsetPaginator):
         self._total_of = total_of
 
     def has_more(self, response: requests.Response) -> bool:
+        """Whether another offset of this query holds rows."""
         return self.current_value + self.page_size < self._total_of(response)
 
     def offsets_left(self, total: int) -> list[int]:
@@ -95,6 +100,7 @@ class ReportPaginator(OffsetPaginator):
 
 
 def reachable_rows(page_size: int) -> int:
+    """The most rows offset paging reaches in one query (the API caps the offset)."""
     return OFFSET_CAP + page_size
 
 
@@ -157,6 +163,7 @@ class BoundaryDedup:
         self._keys: set[tuple[Any, ...]] = set()
 
     def start_window(self, start: str, end: str) -> None:
+        """Begin a window: rows repeated from the window before it (their shared second) are dropped."""
         if start != self._end:  # not contiguous with the window before: nothing to compare
             self._keys = set()
         self._previous_end, self._previous_keys = self._end, self._keys

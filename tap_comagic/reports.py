@@ -41,6 +41,7 @@ Reread = Callable[[int, dict[Any, int], list[str] | None, set[Any]], Iterator[di
 
 
 def fmt(moment: dt.datetime) -> str:
+    """A date-time as the API writes it, "YYYY-MM-DD hh:mm:ss"."""
     return moment.strftime(API_FORMAT)
 
 
@@ -84,6 +85,7 @@ class ReportStream(CoMagicStream):
     # ---- what one window asks for --------------------------------------------------
 
     def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
+        """The request parameters of one date window (dates, sort, the user's filter)."""
         params: dict[str, Any] = {"date_from": fmt(window.start), "date_till": fmt(till)}
         if self.sort_field and self.sort_field in self.sortable:
             params["sort"] = [{"field": self.sort_field, "order": "asc"}]
@@ -114,6 +116,7 @@ class ReportStream(CoMagicStream):
     # ---- where a run starts --------------------------------------------------------
 
     def fed_children(self) -> list[ReportStream]:
+        """The selected child streams this stream hands windows or ids."""
         return [c for c in self.child_streams if isinstance(c, ReportStream) and c.selected]
 
     def resume_point(self) -> dt.datetime | None:
@@ -511,6 +514,7 @@ class ReportStream(CoMagicStream):
 
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        """Date-times to RFC 3339 with the account's offset, and only the selected fields, per record."""
         convert = self.account.from_api
         folds = self._folds
         if folds is None:
@@ -583,6 +587,7 @@ class MethodParams(ReportStream):
 
     @cached_property
     def params_taken(self) -> frozenset[str]:
+        """The parameters the method's docs list (from the schema's x-comagic block)."""
         return frozenset(self.flags.get("params", ()))
 
     @cached_property
@@ -600,6 +605,7 @@ class MethodParams(ReportStream):
         return "fields" if "fields" in self.params_taken and self.requested_fields else None
 
     def base_params(self) -> dict[str, Any]:
+        """The parameters every request of the method gets (the user's filter, where it takes one)."""
         user_filter = self.settings.filters.get(self.name)
         return {"filter": user_filter} if user_filter and "filter" in self.params_taken else {}
 
@@ -742,6 +748,7 @@ class DayStream(MethodParams):
         yield from self.read_days(site, middle + DAY, last, end, parallel)
 
     def finish_days(self, last: dt.date) -> None:
+        """A day window is written: the bookmark moves to its last day."""
         # The range is read even where it held no row: the bookmark moves on regardless, so that a
         # report with nothing in it is not read again from the start on every run.
         day = last.isoformat()

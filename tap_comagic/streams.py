@@ -163,6 +163,7 @@ class ChatMessagesStream(ReportStream):
         yield from self.read_batch(context, self.read_chats)
 
     def read_chats(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
+        """The messages of these chats, many chats per request, or one per request where `chat_ids` is refused."""
         self._positions = {}
         if not self._one_chat_per_request:
             size = self.settings.id_batch

@@ -82,6 +82,7 @@ class TapCoMagic(Tap):
 
     @property
     def throttle(self) -> Throttle:
+        """The account's throttle."""
         return self.run.account.throttle
 
     @throttle.setter
@@ -91,6 +92,7 @@ class TapCoMagic(Tap):
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state whose bookmarks are not objects, in one line, before the SDK reads it."""
         bookmarks = state.get("bookmarks", {})
         if not isinstance(bookmarks, dict):
             self._refuse_state(f"the state's `bookmarks` is a JSON {_json_kind(bookmarks)}, not an object of "
@@ -106,6 +108,7 @@ class TapCoMagic(Tap):
         raise ConfigValidationError(message, errors=[message])
 
     def check_state(self) -> None:
+        """Refuse a bookmark that is not a date-time, in one line naming its stream."""
         for stream, bookmark in (self.state.get("bookmarks") or {}).items():
             value = bookmark.get("replication_key_value") if isinstance(bookmark, dict) else None
             if value is None:
@@ -117,6 +120,7 @@ class TapCoMagic(Tap):
                                "it or delete it from the state (the stream then starts at `start_date`)") from None
 
     def check_catalog(self) -> None:
+        """Refuse a catalog naming a stream or field the tap does not have, in one line."""
         if self.input_catalog is None:
             return
         for entry in self.input_catalog.streams:
@@ -190,6 +194,7 @@ class TapCoMagic(Tap):
         sys.exit(1)
 
     def close(self) -> None:
+        """Log out of the session and stop the sandbox, if either was started."""
         if "run" in self.__dict__ and self.run.connected:
             self.run.auth.log_out()
         if self._sandbox is not None:
