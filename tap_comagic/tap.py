@@ -179,6 +179,9 @@ class TapCoMagic(Tap):
             for stream in self.streams.values():
                 if isinstance(stream, ReportStream):
                     stream.hold_finished()
+            for stream in self.streams.values():
+                # as the SDK does at a stream's end: no starting value, signpost or progress marker stays
+                stream.finalize_state_progress_markers()
             self.state_writer.write_state(self.state)
             when = ""
             if stop.reason.reset_seconds is not None:

@@ -40,3 +40,16 @@ def test_the_sdk_calls_both_overrides_once_per_record(monkeypatch: pytest.Monkey
     records = len(run.records["goals"])
     assert records > 0
     assert calls == {"generate": records, "increment": records}
+
+
+def test_a_run_stopped_by_the_daily_limit_leaves_no_sdk_progress_markers_in_its_state() -> None:
+    """The stop ends the SDK's sync early; its state is still finalized as a finished sync's is (no
+    `starting_replication_value` or progress markers for the next run to trip on)."""
+    with Sandbox(small_world(day_limit=6, calls_per_day=24, chats_per_day=6)) as sim:
+        run = run_in_process(sim, tap_config(sim, page_size=10, window_days=2),
+                             catalog=catalog({"calls", "chats", "chat_messages", "goals"}))
+    assert run.exit_code == 0
+    assert [w for w in run.warnings if "daily" in w.lower()], "the budget did not stop the run: nothing tested"
+    final = run.states[-1]["bookmarks"]
+    assert {key for bookmark in final.values() for key in bookmark} <= {
+        "replication_key", "replication_key_value", "resume_from", "refused_fields"}, final
