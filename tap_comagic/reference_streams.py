@@ -81,6 +81,15 @@ class ReferenceStream(MethodParams):
     DELETED_FLAG: ClassVar[str] = "is_deleted"
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        collect = self._collector()  # the ids its children are fed (sites -> the per-site summaries)
+        for row in self.table(context):
+            if collect is not None:
+                collect(row)
+            yield row
+        if self.fed_children():
+            self.window_finished_for_children(Window(self.tap.start_date, self.tap.end_date))
+
+    def table(self, context: Context | None) -> Iterator[dict[str, Any]]:
         if self.DELETED_FLAG in self.params_taken:
             yield from self.with_deleted(context)
         elif "limit" in self.params_taken:
@@ -90,9 +99,6 @@ class ReferenceStream(MethodParams):
             result = answer_of(self.call(self.base_params(), context)).result
             data = msgspec.json.decode(result.data) if result is not None else None
             yield from [data] if isinstance(data, dict) else data or []
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            self.window_finished_for_children(Window(self.tap.start_date, self.tap.end_date))
-
 
     def with_deleted(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """The items of the default read, then those only a read with the flag set gives, each id once.

@@ -76,7 +76,8 @@ class ReportStream(CoMagicStream):
         keys = tuple(self.primary_keys)
         self._key: Callable[[dict[str, Any]], Any] = (
             (lambda r: r.get(keys[0])) if len(keys) == 1 else (lambda r: tuple([r.get(k) for k in keys])))
-        if not self.unique_key:
+        self._whole_rows = not self.unique_key or not keys  # no key (api_requests) or one rows may share
+        if self._whole_rows:
             self._key = msgspec.json.encode  # the whole row tells two rows apart, if anything does
 
     # ---- what one window asks for --------------------------------------------------
@@ -256,7 +257,7 @@ class ReportStream(CoMagicStream):
                     tied.update(tail, self._at_second(rows, edge))
                 last = api_second(rows[-1].get(rk))
                 tail = self._at_second(reversed(rows), last)
-            if self.unique_key:
+            if not self._whole_rows:
                 for record in rows:
                     k = key(record)
                     if k not in seen:
@@ -625,7 +626,7 @@ class ChatMessagesStream(ReportStream):
     parent_stream_type = ChatsStream
     state_partitioning_keys: ClassVar[list[str]] = []
     # Two messages of one chat may share chat, second, sender and text (two files sent at once): only the id
-    # tells them apart. An account that refuses `id` gets a stand-in (see post_process).
+    # tells them apart. An account that refuses `id` gets a stand-in (see stand_in_ids).
     primary_keys = ("id",)
     replication_key = "date_time"
     child_ids_key = "chat_ids"
@@ -635,50 +636,34 @@ class ChatMessagesStream(ReportStream):
     def __init__(self, tap: TapCoMagic) -> None:
         super().__init__(tap)
         self._one_chat_per_request = False
-        self._positions: dict[Any, int] = {}  # chat id -> messages of it seen so far in this context
 
     @property
     def requested_fields(self) -> list[str]:
         fields = super().requested_fields
         if "id" in self._dropped_fields and "chat_id" not in fields:
-            fields.append("chat_id")  # the stand-in id is made from it
+            fields.append("chat_id")  # the stand-in id is made from it (left out again if deselected)
         return fields
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        chat = row.get("chat_id")  # before a deselected chat_id, asked for the stand-in, is left out
+        stand_in = row.get("id")  # a key: kept even when the account refused the field (see stand_in_ids)
         processed = super().post_process(row, context)
-        if processed is None or processed.get("id") is not None or chat is None:
-            return processed
-        # No id (the account refuses it, or leaves it empty): the key stays `id` (declared before any answer),
-        # filled with the message's place in its chat, -(chat_id * 2^20 + n), n counting the chat's id-less
-        # messages in date_time order. Every message of a chat comes in one query, so n is the same in every
-        # run while the chat is unchanged.
-        n = self._positions.get(chat, 0)
-        self._positions[chat] = n + 1
-        processed["id"] = -((int(chat) << 20) + n)
-        return processed
-        # No id (the account refuses it, or leaves it empty): the key stays `id` (declared before any answer),
-        # filled with the message's place in its chat, -(chat_id * 2^20 + n), n counting the chat's id-less
-        # messages in date_time order. Every message of a chat comes in one query, so n is the same in every
-        # run while the chat is unchanged.
-        chat = processed.get("chat_id")
-        if chat is None:
-            return processed
-        n = self._positions.get(chat, 0)
-        self._positions[chat] = n + 1
-        processed["id"] = -((int(chat) << 20) + n)
-        if "id" in self._dropped_fields:  # chat_id was asked for to make the stand-in
-            if self._emit_chat_id is None:
-                self._emit_chat_id = not self.selected or bool(self.mask.get(("properties", "chat_id"), False))
-            if not self._emit_chat_id:
-                del processed["chat_id"]
+        if processed is not None and stand_in is not None:
+            processed["id"] = stand_in
         return processed
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         yield from self.read_batch(context, self.read_chats)
 
     def read_chats(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
-        self._positions = {}
+        without_id: list[dict[str, Any]] = []
+        for row in self.messages(chat_ids):
+            if row.get("id") is None:
+                without_id.append(row)
+            else:
+                yield row
+        yield from stand_in_ids(without_id)
+
+    def messages(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
         if not self._one_chat_per_request:
             size = self.tap.id_batch
             sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
@@ -694,7 +679,6 @@ class ChatMessagesStream(ReportStream):
                 if not refused or exc.field not in ("chat_ids", "chat_id", None):
                     raise
                 self._one_chat_per_request = True
-                self._positions = {}
                 self.log("get.chat_messages_report refuses `chat_ids`: reading one chat per request",
                          level=logging.WARNING)
             else:
@@ -713,6 +697,22 @@ class ChatMessagesStream(ReportStream):
     def _tied_query(self, params: dict[str, Any], tied: set[Any]) -> dict[str, Any] | None:
         ids = sorted(i for i in tied if i is not None)
         return {**params, "chat_ids": ids} if ids and "chat_ids" in params else None
+
+
+def stand_in_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages without an id (an account that refuses it, or leaves it empty) get a stand-in, since the key
+    is `id` (declared before any answer): -(chat_id * 2^20 + n), n the message's place among its chat's id-less
+    messages ordered by time, then by content. Every message of a chat comes in the same batch, so a chat read
+    again gets the same numbers while it is unchanged, whatever order its pages came in; messages alike in
+    every field are interchangeable, so which of them gets which number does not matter."""
+    rows.sort(key=lambda r: (r.get("chat_id") or 0, api_second(r.get("date_time")) or "", msgspec.json.encode(r)))
+    places: dict[Any, int] = {}
+    for row in rows:
+        chat = row.get("chat_id")
+        if chat is not None:
+            n = places[chat] = places.get(chat, -1) + 1
+            row["id"] = -((int(chat) << 20) + n)
+    return rows
 
 
 class VisitorsStream(ReportStream):
