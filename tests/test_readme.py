@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DEMO_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install 'meltano~=4.4' && .venv/bin/meltano install && "
                 "mkdir -p output && .venv/bin/meltano --environment=demo run tap-comagic target-duckdb && "
-                ".meltano/loaders/target-duckdb/venv/bin/python -m tests.demo_counts output/demo.duckdb")
+                ".meltano/loaders/target-duckdb/venv/bin/python -m tools.demo_counts output/demo.duckdb")
 TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
 
 
