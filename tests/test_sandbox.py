@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Sandbox
-from tests.conftest import small_config
+from tests.tap_harness import small_config
 from tools.specdoc import SKIP_REASON, SPEC_PATH, load, load_merged
 
 DT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
