@@ -7,7 +7,7 @@ the reports that return totals over the requested range (``ct_summary``, ``ct_ac
 ``employee_stat``) one day per request, each row dated with the day it covers. Methods that take one
 ``site_id`` per request are children of ``sites``: they receive the run's site ids as one batch.
 
-The schemas (``schemas/<stream>.json``) are derived from the public docs by ``tests/publicdocs.py``;
+The schemas (``schemas/<stream>.json``) are derived from the public docs by ``tools/publicdocs.py``;
 their ``x-comagic`` block also lists the parameters each method takes and the columns the tap adds.
 """
 
