@@ -79,7 +79,8 @@ class ReportStream(CoMagicStream):
         keys = tuple(self.primary_keys)
         self._key: Callable[[dict[str, Any]], Any] = (
             (lambda r: r.get(keys[0])) if len(keys) == 1 else (lambda r: tuple([r.get(k) for k in keys])))
-        if not self.unique_key:
+        self._whole_rows = not self.unique_key or not keys  # no key (api_requests) or one rows may share
+        if self._whole_rows:
             self._key = msgspec.json.encode  # the whole row tells two rows apart, if anything does
 
     # ---- what one window asks for --------------------------------------------------
@@ -264,7 +265,7 @@ class ReportStream(CoMagicStream):
                     tied.update(tail, self._at_second(rows, edge))
                 last = api_second(rows[-1].get(rk))
                 tail = self._at_second(reversed(rows), last)
-            if self.unique_key:
+            if not self._whole_rows:
                 for record in rows:
                     k = key(record)
                     if k not in seen:
@@ -634,6 +635,16 @@ class ReferenceStream(MethodParams):
 
     @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        collect = self._collector()  # the ids its children are fed (sites -> the per-site summaries)
+        for row in self.table(context):
+            if collect is not None:
+                collect(row)
+            yield row
+        if self.fed_children():
+            self.window_finished_for_children(Window(self.settings.start_date, self.settings.end_date))
+
+    def table(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        """Every row of the table: in pages, twice for a method that hides deleted items, or in one answer."""
         if self.DELETED_FLAG in self.params_taken:
             yield from self.with_deleted(context)
         elif "limit" in self.params_taken:
@@ -643,9 +654,6 @@ class ReferenceStream(MethodParams):
             result = answer_of(self.call(self.base_params(), context)).result
             data = msgspec.json.decode(result.data) if result is not None else None
             yield from [data] if isinstance(data, dict) else data or []
-        if any(child.selected or child.has_selected_descendents for child in self.child_streams):
-            self.window_finished_for_children(Window(self.settings.start_date, self.settings.end_date))
-
 
     def with_deleted(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """The items of the default read, then those only a read with the flag set gives, each id once.

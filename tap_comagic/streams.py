@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
 from typing_extensions import override
 
 from tap_comagic.errors import CoMagicError
 from tap_comagic.pagination import BoundaryDedup, Window
 from tap_comagic.reports import DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
+from tap_comagic.timezones import api_second
 
 if TYPE_CHECKING:
     from singer_sdk import Tap
@@ -123,7 +125,7 @@ class ChatMessagesStream(ReportStream):
     parent_stream_type = ChatsStream
     state_partitioning_keys: ClassVar[list[str]] = []
     # Two messages of one chat may share chat, second, sender and text (two files sent at once): only the id
-    # tells them apart. An account that refuses `id` gets a stand-in (see post_process).
+    # tells them apart. An account that refuses `id` gets a stand-in (see stand_in_ids).
     primary_keys = ("id",)
     replication_key = "date_time"
     child_ids_key = "chat_ids"
@@ -133,29 +135,21 @@ class ChatMessagesStream(ReportStream):
     def __init__(self, tap: Tap, run: RunContext) -> None:
         super().__init__(tap, run)
         self._one_chat_per_request = False
-        self._positions: dict[Any, int] = {}  # chat id -> messages of it seen so far in this context
 
     @property
     @override
     def requested_fields(self) -> list[str]:
         fields = super().requested_fields
         if "id" in self._dropped_fields and "chat_id" not in fields:
-            fields.append("chat_id")  # the stand-in id is made from it
+            fields.append("chat_id")  # the stand-in id is made from it (left out again if deselected)
         return fields
 
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
-        chat = row.get("chat_id")  # before a deselected chat_id, asked for the stand-in, is left out
+        stand_in = row.get("id")  # a key: kept even when the account refused the field (see stand_in_ids)
         processed = super().post_process(row, context)
-        if processed is None or processed.get("id") is not None or chat is None:
-            return processed
-        # No id (the account refuses it, or leaves it empty): the key stays `id` (declared before any answer),
-        # filled with the message's place in its chat, -(chat_id * 2^20 + n), n counting the chat's id-less
-        # messages in date_time order. Every message of a chat comes in one query, so n is the same in every
-        # run while the chat is unchanged.
-        n = self._positions.get(chat, 0)
-        self._positions[chat] = n + 1
-        processed["id"] = -((int(chat) << 20) + n)
+        if processed is not None and stand_in is not None:
+            processed["id"] = stand_in
         return processed
 
     @override
@@ -163,8 +157,17 @@ class ChatMessagesStream(ReportStream):
         yield from self.read_batch(context, self.read_chats)
 
     def read_chats(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
-        """The messages of these chats, many chats per request, or one per request where `chat_ids` is refused."""
-        self._positions = {}
+        """The messages of these chats; those without an id get their stand-in once all are read."""
+        without_id: list[dict[str, Any]] = []
+        for row in self.messages(chat_ids):
+            if row.get("id") is None:
+                without_id.append(row)
+            else:
+                yield row
+        yield from stand_in_ids(without_id)
+
+    def messages(self, chat_ids: list[int]) -> Iterator[dict[str, Any]]:
+        """Many chats per request, or one per request where `chat_ids` is refused."""
         if not self._one_chat_per_request:
             size = self.settings.id_batch
             sort = [{"field": "date_time", "order": "asc"}] if "date_time" in self.sortable else None
@@ -180,7 +183,6 @@ class ChatMessagesStream(ReportStream):
                 if not refused or exc.field not in ("chat_ids", "chat_id", None):
                     raise
                 self._one_chat_per_request = True
-                self._positions = {}
                 self.log("get.chat_messages_report refuses `chat_ids`: reading one chat per request",
                          level=logging.WARNING)
             else:
@@ -201,6 +203,22 @@ class ChatMessagesStream(ReportStream):
     def _tied_query(self, params: dict[str, Any], tied: set[Any]) -> dict[str, Any] | None:
         ids = sorted(i for i in tied if i is not None)
         return {**params, "chat_ids": ids} if ids and "chat_ids" in params else None
+
+
+def stand_in_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages without an id (an account that refuses it, or leaves it empty) get a stand-in, since the key
+    is `id` (declared before any answer): -(chat_id * 2^20 + n), n the message's place among its chat's id-less
+    messages ordered by time, then by content. Every message of a chat comes in the same batch, so a chat read
+    again gets the same numbers while it is unchanged, whatever order its pages came in; messages alike in
+    every field are interchangeable, so which of them gets which number does not matter."""
+    rows.sort(key=lambda r: (r.get("chat_id") or 0, api_second(r.get("date_time")) or "", msgspec.json.encode(r)))
+    places: dict[Any, int] = {}
+    for row in rows:
+        chat = row.get("chat_id")
+        if chat is not None:
+            n = places[chat] = places.get(chat, -1) + 1
+            row["id"] = -((int(chat) << 20) + n)
+    return rows
 
 
 class VisitorsStream(ReportStream):

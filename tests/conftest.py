@@ -8,15 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from tap_comagic.sandbox import Sandbox, SandboxConfig
-
-
-def small_config(**overrides: Any) -> SandboxConfig:
-    base: dict[str, Any] = {"days": 10, "calls_per_day": 20, "chats_per_day": 6, "goals_per_day": 8,
-                            "offline_messages_per_day": 4, "visitor_sessions_per_day": 30,
-                            "api_requests_per_day": 5}
-    base.update(overrides)
-    return SandboxConfig(**base)
+from tap_comagic.sandbox import Sandbox
+from tests.tap_harness import small_config
 
 
 @pytest.fixture

@@ -279,7 +279,7 @@ def non_ok(sim: Sandbox, method_prefix: str = "get.") -> Counter[str]:
     return Counter(e.outcome for e in sim.log if e.outcome != "ok" and (e.method or "get.").startswith(method_prefix))
 
 
-# ---- fault profiles: shared by the fault-injection suite and tests/fault_table.py ----------------------
+# ---- fault profiles: shared by the fault-injection suite and tools/fault_table.py ----------------------
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "http_error": {"http_error": 0.10},

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tap_comagic.sandbox import SandboxConfig
+
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 # stream -> (API method, primary key, replication key); written from the issue, not from the tap
@@ -35,6 +37,15 @@ OTHER_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sales": ("get.sales_report", ("id",)),
     "api_requests": ("get.api_requests_report", ()),  # no field identifies a row: targets append
 }
+
+
+def small_config(**overrides: Any) -> SandboxConfig:
+    """A simulator of a few days and few records: fast for tests that need a server, not volume."""
+    base: dict[str, Any] = {"days": 10, "calls_per_day": 20, "chats_per_day": 6, "goals_per_day": 8,
+                            "offline_messages_per_day": 4, "visitor_sessions_per_day": 30,
+                            "api_requests_per_day": 5}
+    base.update(overrides)
+    return SandboxConfig(**base)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The report catalogue the simulator serves, read from ``reports.json``.
 
-``reports.json`` is generated from the spec by ``tests/specdoc.py``; this module only reads it and adds
+``reports.json`` is generated from the spec by ``tools/specdoc.py``; this module only reads it and adds
 what the spec states outside its field tables: the filter and sort lists of the two v3 methods
 (``get.sales_report``, ``get.api_requests_report``), whose tables carry no F/S/D flags.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 CATALOG_PATH = Path(__file__).resolve().parent / "reports.json"
-# The reference tables and summary reports, generated from the public docs by ``tests/publicdocs.py``.
+# The reference tables and summary reports, generated from the public docs by ``tools/publicdocs.py``.
 REFERENCE_PATH = CATALOG_PATH.with_name("reference.json")
 
 # Report name (the method without "get." and "_report") -> the field its date range applies to.

@@ -20,8 +20,8 @@ import msgspec
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.specdoc import ROOT
 from tests.tap_harness import OTHER_KEYS, REPORTS, Run, as_emitted, discover, keys_of, multiset, run_tap, select
+from tools.specdoc import ROOT
 
 START, DAYS = "2026-01-01", 6
 END = "2026-01-06 23:59:59"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tap_comagic.client import load_schema
-from tests.publicdocs import METHODS as PUBLIC_DOCS_STREAMS
-from tests.specdoc import ROOT, SKIP_REASON, SPEC_PATH, load, load_merged, stream_name
+from tools.publicdocs import METHODS as PUBLIC_DOCS_STREAMS
+from tools.specdoc import ROOT, SKIP_REASON, SPEC_PATH, load, load_merged, stream_name
 
 SCHEMAS = ROOT / "tap_comagic" / "schemas"
 needs_spec = pytest.mark.skipif(not SPEC_PATH.exists(), reason=SKIP_REASON)
@@ -18,7 +18,7 @@ needs_spec = pytest.mark.skipif(not SPEC_PATH.exists(), reason=SKIP_REASON)
 def test_every_get_method_of_the_spec_has_a_schema():
     methods = [m for m in load() if m.startswith("get.")]
     assert len(methods) == 13
-    from_public_docs = list(PUBLIC_DOCS_STREAMS)  # the reference tables and summaries (tests/publicdocs.py)
+    from_public_docs = list(PUBLIC_DOCS_STREAMS)  # the reference tables and summaries (tools/publicdocs.py)
     assert sorted([*(stream_name(m) for m in methods), *from_public_docs]) == sorted(
         p.stem for p in SCHEMAS.glob("*.json"))
 
@@ -43,15 +43,15 @@ def test_schema_has_every_field_and_sub_field_of_the_table(method):
 
 
 def test_derived_files_are_current():
-    """The committed schemas are what tests/specdoc.py derives from the spec today."""
+    """The committed schemas are what tools/specdoc.py derives from the spec today."""
     if not SPEC_PATH.exists():
         pytest.skip(SKIP_REASON)
-    from tests.specdoc import schema_for
+    from tools.specdoc import schema_for
 
     for method, report in load_merged().items():
         if method.startswith("get."):
             on_disk = json.loads((SCHEMAS / f"{stream_name(method)}.json").read_text("utf-8"))
-            assert on_disk == schema_for(report), f"regenerate with python -m tests.specdoc ({method})"
+            assert on_disk == schema_for(report), f"regenerate with python -m tools.specdoc ({method})"
 
 
 # Public-docs fields the spec's tables lack, per report: the counts of issue 9.

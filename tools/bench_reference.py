@@ -1,6 +1,6 @@
-"""The reference loop of ``tests/bench_tap.py``: plain ``requests`` + standard ``json``, no SDK.
+"""The reference loop of ``tools/bench_tap.py``: plain ``requests`` + standard ``json``, no SDK.
 
-``python -m tests.bench_reference --url URL --key KEY --requests FILE --stream calls > /dev/null``
+``python -m tools.bench_reference --url URL --key KEY --requests FILE --stream calls > /dev/null``
 
 Replays the JSON-RPC calls listed in FILE (the very requests the tap sent, as the simulator logged
 them: ``[{"method": ..., "params": {...}}, ...]``), and for every row writes the Singer line

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Faults, Sandbox
-from tests.conftest import small_config
+from tests.tap_harness import small_config
 
 RANGE = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-10 23:59:59"}
 

@@ -1,6 +1,6 @@
 """README.md: its generated tables match the tap, and its two quick-start commands are the ones CI runs.
 
-``python -m tests.test_readme --write`` regenerates the blocks between ``<!-- NAME:start -->`` and
+``python -m tests.unit.test_readme --write`` regenerates the blocks between ``<!-- NAME:start -->`` and
 ``<!-- NAME:end -->`` markers: the settings table (verbatim from ``tap-comagic --about --format markdown``),
 the streams table (from the stream classes) and the troubleshooting table (from ``tap_comagic.errors``).
 """
@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DEMO_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install 'meltano~=4.4' && .venv/bin/meltano install && "
                 "mkdir -p output && .venv/bin/meltano --environment=demo run tap-comagic target-duckdb && "
-                ".meltano/loaders/target-duckdb/venv/bin/python -m tests.demo_counts output/demo.duckdb")
+                ".meltano/loaders/target-duckdb/venv/bin/python -m tools.demo_counts output/demo.duckdb")
 TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
 
 
@@ -81,7 +81,7 @@ def render(text: str) -> str:
 
 def test_generated_blocks_are_current():
     text = README.read_text(encoding="utf-8")
-    assert text == render(text), "README.md is stale: run `python -m tests.test_readme --write`"
+    assert text == render(text), "README.md is stale: run `python -m tests.unit.test_readme --write`"
 
 
 def test_settings_table_is_the_about_output_verbatim():
@@ -116,7 +116,7 @@ def test_reliability_and_performance_placeholders():
 
 def main(argv: list[str]) -> int:
     if argv[1:] != ["--write"]:
-        print("usage: python -m tests.test_readme --write", file=sys.stderr)
+        print("usage: python -m tests.unit.test_readme --write", file=sys.stderr)
         return 2
     README.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")
     print("wrote README.md")

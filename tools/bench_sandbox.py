@@ -1,4 +1,4 @@
-"""Benchmark of the simulator (a script, not a test): ``python tests/bench_sandbox.py``.
+"""Benchmark of the simulator (a script, not a test): ``python -m tools.bench_sandbox``.
 
 Serves a 10,000-record calls page with every field and compares the time the server takes to deliver
 it (measured by the client up to the last byte, without parsing) with the client's ``json.loads``.

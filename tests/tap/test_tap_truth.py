@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.specdoc import ROOT
 from tests.tap_harness import REPORTS, as_emitted, by_key, discover, keys_of, multiset, run_tap, select
+from tools.specdoc import ROOT
 
 START, DAYS, WINDOW, PAGE = "2026-01-01", 200, 30, 500
 END = "2026-07-19 23:59:59"  # the last day of data

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tests.e2e_fixtures import ROOT
-from tests.hub_definition import about, definition
+from tools.hub_definition import about, definition
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.e2e_fixtures import ROOT, run_meltano
-from tests.hub_definition import DEFINITION, SCHEMA, about, definition, render
+from tools.hub_definition import DEFINITION, SCHEMA, about, definition, render
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def validator() -> jsonschema.Draft7Validator:
 
 def test_file_is_what_the_generator_derives_from_the_tap(info):
     assert DEFINITION.read_text(encoding="utf-8") == render(info), (
-        "the Hub definition is stale: run `python -m tests.hub_definition --write`")
+        "the Hub definition is stale: run `python -m tools.hub_definition --write`")
 
 
 def test_definition_follows_about(info, hub):

@@ -1,12 +1,12 @@
 """Benchmark of tap-comagic against the bundled simulator (a script, not a test).
 
-``python -m tests.bench_tap [--quick] [--write]``
+``python -m tools.bench_tap [--quick] [--write]``
 
 Starts the simulator, runs every measurement of GitHub issue 6 and prints one table (figure, floor,
-PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``tests/bench_results.md``.
+PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``tools/bench_results.md``.
 
 1. Throughput: ``tap-comagic`` (a subprocess, stdout to /dev/null) syncing ``calls`` (every field,
-   page_size 10000) against ``tests/bench_reference.py`` (plain ``requests`` + ``json``) replaying the very
+   page_size 10000) against ``tools/bench_reference.py`` (plain ``requests`` + ``json``) replaying the very
    requests the tap sent and writing the same RECORD lines with the same date-time conversion. Both are
    timed from process start to exit over the same warmed simulator pages.
 2. API economy: requests per stream for a 200-day range against the minimum computed from the
@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import REPORTS, discover, select
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "bench_results.md"
@@ -54,6 +53,18 @@ PER_DAY = 10_000  # calls a day in the big simulator
 CHATS_PER_DAY = 1_000
 PAGE = 10_000
 T0 = time.perf_counter()
+# The windowed reports the economy figures count requests of: stream -> API method. The tools keep their own
+# copy (the tests keep theirs in tests/tap_harness.py) so that tools/ never imports tests/.
+REPORTS: dict[str, str] = {
+    "communications": "get.communications_report",
+    "calls": "get.calls_report",
+    "call_legs": "get.call_legs_report",
+    "goals": "get.goals_report",
+    "chats": "get.chats_report",
+    "offline_messages": "get.offline_messages_report",
+    "visitor_sessions": "get.visitor_sessions_report",
+    "financial_call_legs": "get.financial_call_legs_report",
+}
 
 
 def say(text: str) -> None:
@@ -120,6 +131,21 @@ def run(cmd: list[str], capture: bool = False) -> Proc:
             out.seek(0)
             text = out.read().decode("utf-8")
     return Proc(result["wall"], result["cpu"], result["rss_kb"] / 1024, text)
+
+
+def discover(config: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "tap_comagic", "--discover", "--config", "/dev/stdin"],
+                          input=json.dumps(config), capture_output=True, text=True, check=True, timeout=120)
+    catalog: dict[str, Any] = json.loads(proc.stdout)
+    return catalog
+
+
+def select(catalog: dict[str, Any], streams: set[str]) -> dict[str, Any]:
+    """Select exactly these streams, with all their fields."""
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            md["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
 
 
 class Tap:
@@ -197,7 +223,7 @@ def throughput(tap: Tap, table: Table, days: int, repeat: int) -> None:
     sent = [{"method": e.method, "params": e.params} for e in sim.log[first:] if e.method == "get.calls_report"]
     requests_file = tap.tmp / "reference-requests.json"
     requests_file.write_text(json.dumps(sent))
-    ref_cmd = [sys.executable, "-m", "tests.bench_reference", "--url", sim.url, "--key", sim.api_key,
+    ref_cmd = [sys.executable, "-m", "tools.bench_reference", "--url", sim.url, "--key", sim.api_key,
                "--requests", str(requests_file), "--stream", "calls"]
     tap1_cmd = tap.command(cfg1, {"calls"})
     tapd_cmd = tap.command(tap.config(START, day_end(days)), {"calls"})
@@ -250,7 +276,7 @@ def minimum(sim: Sandbox, stream: str, wins: list[tuple[str, str]]) -> int:
                 batch = ids[i:i + 1000]
                 total += pages(len(sim.truth("get.chat_messages_report", chat_ids=batch)))
         return total
-    method = REPORTS[stream][0]
+    method = REPORTS[stream]
     return sum(pages(len(sim.truth(method, a, b))) for a, b in wins)
 
 
@@ -286,7 +312,7 @@ def economy(tmp: Path, table: Table) -> None:
         per_stream: list[str] = []
         ok1 = ok2 = True
         for stream in [*sorted(REPORTS), "chat_messages"]:
-            method = "get.chat_messages_report" if stream == "chat_messages" else REPORTS[stream][0]
+            method = "get.chat_messages_report" if stream == "chat_messages" else REPORTS[stream]
             m1 = minimum(sim, stream, all_wins)
             lb = lookback_windows(stream)
             m2 = minimum(sim, stream, lb)
@@ -411,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_and_scale(tap, table, [10_000, 100_000] if a.quick else [10_000, 100_000, 1_000_000])
     if a.quick:
         table.add("3./5. 1,000,000 calls", "skipped (--quick)")
-    command = "python -m tests.bench_tap" + (" --quick" if a.quick else "")
+    command = "python -m tools.bench_tap" + (" --quick" if a.quick else "")
     head = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True,
                           text=True, check=False).stdout.strip() or "unknown"
     machine = (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
@@ -424,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     text += f"\nFloors failed: {', '.join(failed) if failed else 'none'}\n"
     print(text)
     if a.write:
-        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `tests/bench_tap.py` (GitHub issue 6).\n\n"
+        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `tools/bench_tap.py` (GitHub issue 6).\n\n"
                            + text, encoding="utf-8")
     return 0
 

@@ -3,7 +3,7 @@ field lists of the public docs (``../shared/spec/public-docs-fields.md``).
 
 The spec lives beside the project on developer machines and in CI, never in a user's
 clone: tests that need it skip when :data:`SPEC_PATH` is absent.  Running this module
-(``python -m tests.specdoc``) regenerates the project's own derived files from it:
+(``python -m tools.specdoc``) regenerates the project's own derived files from it:
 ``tap_comagic/schemas/<stream>.json`` and ``tap_comagic/sandbox/reports.json``: the spec's
 fields plus the fields the public docs list and the spec lacks (the spec wins on a field both
 list; the others are marked ``public_docs_only``).
@@ -98,7 +98,8 @@ def parse(text: str) -> dict[str, Report]:
         if not m:
             continue
         method = m.group(1)
-        version = (re.search(r"^Версия API \| (\S+)", sec, re.M) or [None, "v2"])[1]
+        found = re.search(r"^Версия API \| (\S+)", sec, re.M)
+        version = found.group(1) if found else "v2"
         status = "deferred" if "ОТЛОЖЕН" in sec.splitlines()[0] else (
             "not implemented" if re.search(r"^Статус \| не реализован", sec, re.M) else "available")
         parts = re.split(r"\n### ", sec)

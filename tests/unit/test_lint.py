@@ -1,11 +1,11 @@
-"""ruff and mypy (strict on the package) are part of the test run, as in the CI workflow."""
+"""ruff and mypy (strict on the package and tools/) are part of the test run, as in the CI workflow."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from tests.specdoc import ROOT
+from tools.specdoc import ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

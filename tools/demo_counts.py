@@ -1,6 +1,6 @@
 """Print the row count of every table a Meltano run loaded into a DuckDB file (the README's quick start).
 
-    .meltano/loaders/target-duckdb/venv/bin/python -m tests.demo_counts output/demo.duckdb
+    .meltano/loaders/target-duckdb/venv/bin/python -m tools.demo_counts output/demo.duckdb
 
 Runs with any Python that has ``duckdb`` (the target-duckdb plugin's own venv has it). Exits 1 when the
 file holds no table or an empty one, so the quick start fails loudly rather than printing zeros.

@@ -1,6 +1,6 @@
 """Print, per fault kind, what was injected and retried and whether anything was lost or duplicated.
 
-Run with ``python -m tests.fault_table [runs per kind]``; not a test module (pytest does not collect it).
+Run with ``python -m tools.fault_table [runs per kind]``; not a test module (pytest does not collect it).
 """
 
 from __future__ import annotations

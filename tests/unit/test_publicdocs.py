@@ -1,4 +1,4 @@
-"""The schemas derived from the public docs (tests/publicdocs.py): how a docs page is read, and the types."""
+"""The schemas derived from the public docs (tools/publicdocs.py): how a docs page is read, and the types."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from tap_comagic.client import load_schema
 from tap_comagic.sandbox.catalog import REFERENCE_PATH
-from tests.publicdocs import METHODS, NESTED_BEYOND_EXAMPLE, read_method, schema_for
+from tools.publicdocs import METHODS, NESTED_BEYOND_EXAMPLE, read_method, schema_for
 
 PAGE = """<article>
 <table><thead><tr><th>Метод</th><th><code>get.things</code></th></tr></thead>

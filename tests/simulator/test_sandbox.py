@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Sandbox
-from tests.conftest import small_config
-from tests.specdoc import SKIP_REASON, SPEC_PATH, load, load_merged
+from tests.tap_harness import small_config
+from tools.specdoc import SKIP_REASON, SPEC_PATH, load, load_merged
 
 DT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 RANGE = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-10 23:59:59"}

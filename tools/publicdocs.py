@@ -10,7 +10,7 @@ checkout and writes the project's own derived files (never the docs' text):
 
 Run it again when the docs change::
 
-    python -m tests.publicdocs <checkout of comagic/comagic.github.io>
+    python -m tools.publicdocs <checkout of comagic/comagic.github.io>
 
 (any directory holding ``data_api/<section>/<method>/index.html``). From a bare mirror of the docs
 repository, where ``git archive`` may fail on a missing object, extract the pages one by one::
@@ -375,7 +375,7 @@ if __name__ == "__main__":
         print(__doc__)
         sys.exit(0)
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m tests.publicdocs <checkout of comagic/comagic.github.io>")
+        sys.exit("usage: python -m tools.publicdocs <checkout of comagic/comagic.github.io>")
     if not (Path(sys.argv[1]) / "data_api").is_dir():
         sys.exit(f"{sys.argv[1]}: no data_api/ directory here; give a checkout of comagic/comagic.github.io")
     for p in write_derived(Path(sys.argv[1])):

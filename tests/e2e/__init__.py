@@ -1,0 +1,1 @@
+"""Through Meltano, into databases, and the Hub definition."""

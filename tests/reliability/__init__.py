@@ -1,0 +1,1 @@
+"""Faults, limits, retries, SIGKILL resume, bad input and secrets."""

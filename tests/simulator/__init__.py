@@ -1,0 +1,1 @@
+"""The bundled simulator spoken to over HTTP, as a client would."""

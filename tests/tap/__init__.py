@@ -1,0 +1,1 @@
+"""The tap run as a subprocess against the simulator: data, keys, requests, incremental runs."""
