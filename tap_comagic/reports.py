@@ -553,6 +553,18 @@ def _datetime_paths(schema: dict[str, Any]) -> list[tuple[str, ...]]:
     return paths
 
 
+class DateKeyed(ReportStream):
+    """A report bookmarked on a date ("YYYY-MM-DD", no time or zone): dates compare as dates."""
+
+    @override
+    def _moment(self, value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(value[:10])
+
+    @override
+    def compare_start_date(self, value: str, start_date_value: str) -> str:
+        return max(value[:10], start_date_value[:10])
+
+
 class V3ReportStream(ReportStream):
     """v3 reports (spec: not implemented yet): ``customer_id``, ``field``, dates in ``filter``."""
 
@@ -676,7 +688,7 @@ class ReferenceStream(MethodParams):
                     yield row
 
 
-class DayStream(MethodParams):
+class DayStream(MethodParams, DateKeyed):
     """A report over whole days: windows of ``window_days`` days, or one day per request for a report of
     totals (``one_day_per_request``: each row gets the day it covers as ``date``). A child of ``sites``
     (``per_site``) asks every site for each window (several in flight, rows in the sites' order), its
@@ -764,10 +776,3 @@ class DayStream(MethodParams):
             self._bookmark_candidate = day
         self.commit_bookmark(None)
 
-    @override
-    def _moment(self, value: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(value[:10])
-
-    @override
-    def compare_start_date(self, value: str, start_date_value: str) -> str:
-        return max(value[:10], start_date_value[:10])

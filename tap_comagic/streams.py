@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from tap_comagic.errors import CoMagicError
 from tap_comagic.pagination import BoundaryDedup, Window
-from tap_comagic.reports import DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
+from tap_comagic.reports import DateKeyed, DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
 from tap_comagic.timezones import api_second
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class VisitorsStream(ReportStream):
             context, lambda ids: self.read_queries([self.filtered({"visitor_id": v}) for v in ids]))
 
 
-class FinancialSummaryStream(ReportStream):
+class FinancialSummaryStream(DateKeyed):
     name = "financial_summary"
     api_method = "get.financial_summary_report"
     primary_keys = ("date",)
@@ -256,14 +256,6 @@ class FinancialSummaryStream(ReportStream):
                     yield record
             self.commit_bookmark(None)
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-
-    @override
-    def _moment(self, value: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(value[:10])
-
-    @override
-    def compare_start_date(self, value: str, start_date_value: str) -> str:
-        return max(value[:10], start_date_value[:10])
 
 
 class SalesStream(V3ReportStream):
