@@ -10,7 +10,6 @@ loop sees it (:mod:`tap_comagic.errors`).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import itertools
 import logging
 import random
@@ -79,10 +78,10 @@ class Answer(msgspec.Struct):
         meta = self.result.metadata if self.result.metadata is not None else self.result.meta_data
         return meta or {}
 
-    def records(self, decode: Callable[[msgspec.Raw | None], list[dict[str, Any]]] | None = None
-                ) -> list[dict[str, Any]]:
-        """The records, decoded by ``decode`` (a stream's :class:`~tap_comagic.shapes.RecordDecoder`)."""
-        return (decode or decode_records)(self.result.data if self.result is not None else None)
+    def records(self, decode: Callable[[msgspec.Raw | None], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The records, decoded by ``decode`` (a stream's :class:`~tap_comagic.shapes.RecordDecoder`: never
+        untyped, so that no record can contradict its schema)."""
+        return decode(self.result.data if self.result is not None else None)
 
 
 def answer_of(response: requests.Response) -> Answer:
@@ -103,25 +102,6 @@ def answer_of(response: requests.Response) -> Answer:
 
 
 _ANSWER = msgspec.json.Decoder(Answer)
-
-
-def decode_records(raw: msgspec.Raw | None) -> list[dict[str, Any]]:
-    """Decode a page's records untyped, with the garbage collector kept off the new objects."""
-    if raw is None:
-        return []
-    # A page of 10,000 records is a million new objects: left to the cyclic garbage collector, they
-    # are walked again and again by full collections (40% of the run). They hold no cycles, so
-    # reference counting frees them; the collector is kept off them while decoding, then told to
-    # leave them alone (unfrozen again at each window's end).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        rows = msgspec.json.decode(raw)  # cannot fail: the envelope's decoder checked this JSON
-    finally:
-        if collecting:
-            gc.freeze()
-            gc.enable()
-    return rows if isinstance(rows, list) else []
 
 
 def release(response: requests.Response, total: int) -> None:

@@ -214,7 +214,7 @@ class ReportStream(CoMagicStream):
                 if emit_from is not None and (value is None or value >= emit_from):
                     yield record
             self.finish_window(window)
-            gc.unfreeze()  # see client.decode_records
+            gc.unfreeze()  # see shapes.RecordDecoder
 
     def _collector(self) -> Callable[[dict[str, Any]], None] | None:
         if self.child_ids is None or not self.fed_children():
@@ -595,9 +595,6 @@ DAY = dt.timedelta(days=1)
 class MethodParams(ReportStream):
     """What the method's docs say it takes decides what is sent (``fields``, paging, ``user_id``)."""
 
-    # declared string in the docs' table, a number in their example: kept strings whichever comes
-    str_fields: ClassVar[tuple[str, ...]] = ()
-
     @cached_property
     def params_taken(self) -> frozenset[str]:
         """The parameters the method's docs list (from the schema's x-comagic block)."""
@@ -626,10 +623,6 @@ class MethodParams(ReportStream):
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         if self._known is None:
             self._known = frozenset(self.requested_fields) | self.added
-        for key in self.str_fields:
-            value = row.get(key)
-            if value is not None and not isinstance(value, str):
-                row[key] = str(value)
         return super().post_process(row, context)
 
 

@@ -363,7 +363,6 @@ class CampaignDailyStatStream(DayStream):
     # (targets make it NOT NULL): ``ad_key`` joins them, "" for a null, e.g. "1734|kw-88|" or "||".
     primary_keys = ("date", "site_id", "campaign_id", "ad_key")
     AD_IDS = ("banner_group_id", "keyword_id", "current_banner_id")
-    str_fields = ("campaign_ext_id", "banner_group_id", "keyword_id")
 
     @property
     @override
@@ -379,12 +378,6 @@ class CampaignDailyStatStream(DayStream):
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         row["ad_key"] = "|".join("" if row.get(k) is None else str(row[k]) for k in self.AD_IDS)
-        cost = row.get("cost_sum")
-        if isinstance(cost, str):  # declared string in the docs, money everywhere else
-            try:
-                row["cost_sum"] = float(cost)
-            except ValueError:
-                row["cost_sum"] = None
         # two levels down, deeper than the shared conversion of date-times goes
         convert = self.account.from_api
         for communication in row.get("communications") or ():
@@ -401,7 +394,6 @@ class CtSummaryStream(DayStream):
     name = "ct_summary"
     api_method = "get.ct_summary_report"
     primary_keys = ("date", "site_id")
-    str_fields = ("site_domain",)
     one_day_per_request = True
     selected_by_default = False  # one request per day
 
