@@ -14,6 +14,7 @@ import itertools
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +29,7 @@ from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_comagic.auth import used_token
+from tap_comagic.context import ACCOUNT_COLUMN
 from tap_comagic.errors import (
     CoMagicError,
     DailyLimitSpent,
@@ -41,6 +43,7 @@ from tap_comagic.errors import (
     raise_for_error,
 )
 from tap_comagic.pagination import Page, ReportPaginator, read_pages
+from tap_comagic.progress import Tally
 from tap_comagic.shapes import RecordDecoder, load_schema
 
 if TYPE_CHECKING:
@@ -125,22 +128,50 @@ class CoMagicStream(RESTStream[int]):
     # declared types while decoding: shapes.py), so the SDK's per-record conformance pass is not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
+    # Every stream's state is kept per account (see context.Account.scope): a client added later starts
+    # at `start_date`, one removed leaves the others' bookmarks alone.
+    state_partitioning_keys: ClassVar[list[str]] = [ACCOUNT_COLUMN]
+
     def __init__(self, tap: Tap, run: RunContext) -> None:
-        schema, flags = load_schema(self.name)
+        schema, flags = self.declared_schema()
         self.flags = flags
+        # Every record names its account, and every key starts with it, so that one table holds many
+        # accounts. The API's rows lack it: it is never asked for, and added in post_process.
+        schema["properties"] = {ACCOUNT_COLUMN: {"type": ["integer"]}, **schema["properties"]}
         super().__init__(tap, schema=schema, http_method="POST")
+        keys = type(self).primary_keys  # the declaration's (the SDK's property, on a class declaring none)
+        declared: tuple[str, ...] = tuple(keys) if isinstance(keys, (tuple, list)) else ()
+        self.row_keys = declared  # what tells the API's rows apart within one account
+        self.primary_keys = (ACCOUNT_COLUMN, *declared) if declared else ()
         self.run = run
         self.settings = run.settings
+        self.tally = run.progress.tally(run.account.customer_id, self.name) if run.progress else Tally(None, self.name)
         self._dropped_fields: set[str] = set()
         self._fields_settled = False  # an answer has accepted the fields asked for
         self._fields_recalled = False  # the state's refused fields are applied
         self._fields_lock = threading.Lock()
         self.skipped = False  # the account lacks this report (see get_records)
 
+    @classmethod
+    def declared_schema(cls) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stream's schema and spec flags (``schemas/<name>.json``)."""
+        return load_schema(cls.__dict__["name"])
+
     @property
     def account(self) -> Account:
         """The account this stream reads (see context.Account)."""
         return self.run.account
+
+    @property
+    @override
+    def partitions(self) -> list[dict[str, Any]]:
+        # one partition: the account this instance reads (the tap makes one set of streams per account)
+        return [self.account.scope]
+
+    @property
+    def scope_state(self) -> dict[str, Any]:
+        """This stream's state for the account it reads."""
+        return self.get_context_state(self.account.scope)
 
     @property
     @override
@@ -200,6 +231,8 @@ class CoMagicStream(RESTStream[int]):
         """One attempt, as the SDK's own request loop makes it (auth, timeout, duration metric, validation)."""
         request = self.authenticator(prepared)
         response = self.requests_session.send(request, timeout=self.timeout, allow_redirects=self.allow_redirects)
+        if self.run.progress is not None:
+            self.run.progress.count_request(self.tally)
         tags: dict[str, Any] = {
             metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path,
             metrics.Tag.HTTP_STATUS_CODE: response.status_code,
@@ -307,8 +340,8 @@ class CoMagicStream(RESTStream[int]):
         if self.selected:
             chosen = [p for p in properties if self.mask.get(("properties", p), False)]
         else:  # synced only to feed a child stream: ask for the keys alone
-            chosen = [p for p in properties if p in self.primary_keys or p == self.replication_key]
-        return [p for p in chosen if p not in self._dropped_fields]
+            chosen = [p for p in properties if p in self.row_keys or p == self.replication_key]
+        return [p for p in chosen if p not in self._dropped_fields and p != ACCOUNT_COLUMN]
 
     def fetch_page(self, params: dict[str, Any], offset: int, page_size: int,
                    context: Context | None = None) -> Page:
@@ -326,16 +359,16 @@ class CoMagicStream(RESTStream[int]):
                 self._recall_refused_fields()
             page = self._fetch_page(params, offset, page_size, context)
             self._fields_settled = True
-            memory = self.stream_state.get(REFUSED_FIELDS)
+            memory = self.scope_state.get(REFUSED_FIELDS)
             if isinstance(memory, dict):
                 for name in set(memory) & set(self.requested_fields):  # asked again and accepted
                     del memory[name]
                 if not memory:
-                    del self.stream_state[REFUSED_FIELDS]
+                    del self.scope_state[REFUSED_FIELDS]
             return page
 
     def _recall_refused_fields(self) -> None:
-        memory = self.stream_state.get(REFUSED_FIELDS)
+        memory = self.scope_state.get(REFUSED_FIELDS)
         if not isinstance(memory, dict):
             return  # not ours (the state was edited): every field is asked for, and the answer remembered
         now = dt.datetime.now(dt.timezone.utc)
@@ -353,9 +386,9 @@ class CoMagicStream(RESTStream[int]):
                      "`%s`)", self.api_method, ", ".join(sorted(recent)), ASK_AGAIN_AFTER.days, REFUSED_FIELDS)
 
     def _remember_refused_field(self, name: str) -> None:
-        memory = self.stream_state.get(REFUSED_FIELDS)
+        memory = self.scope_state.get(REFUSED_FIELDS)
         if not isinstance(memory, dict):
-            memory = self.stream_state[REFUSED_FIELDS] = {}
+            memory = self.scope_state[REFUSED_FIELDS] = {}
         memory[name] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
     def _fetch_page(self, params: dict[str, Any], offset: int, page_size: int,
@@ -413,6 +446,7 @@ class CoMagicStream(RESTStream[int]):
         # The SDK pops deselected fields from every record and runs its conformance pass. Our records
         # hold only the selected fields (requested so; anything else is dropped in post_process) with the
         # schema's types, so both passes, a third of the per-record cost, have nothing to do.
+        self.tally.records += 1
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
@@ -436,18 +470,30 @@ class CoMagicStream(RESTStream[int]):
         """The stream's records (see ``read``); what ends the run leaves as :class:`StopRun`."""
         if self.skipped:
             return
+        progress = self.run.progress
+        if progress is not None and self.parent_stream_type is None:
+            progress.at_stream(self.name)
+        began = time.monotonic()
         try:
             yield from self.read(context)
         except SkipStream as exc:
             # once per run: a child stream is asked again at every parent window
             self.skipped = True
-            self.log("Skipping stream '%s': %s", self.name, exc, level=logging.WARNING)
+            self.tally.skipped = str(exc)
+            self.log("Skipping stream '%s'%s: %s", self.name, self.of_account, exc, level=logging.WARNING)
         except (DailyLimitSpent, TapError, CoMagicError) as exc:
             raise StopRun(exc, self.name) from None
         except (RetriableAPIError, requests.RequestException) as exc:
             retries = self.settings.max_retries
             raise StopRun(TapError(f"{self.api_method}: {exc} (gave up after {retries} retries: raise "
                                    "`max_retries` or run again later)"), self.name) from None
+        finally:
+            self.tally.seconds += time.monotonic() - began
+
+    @property
+    def of_account(self) -> str:
+        """" of customer N", where a run reads several accounts (for messages)."""
+        return f" of customer {self.account.customer_id}" if self.settings.customers else ""
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """The stream's records in this run (its declaration says how: windows, ids, months, days)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tap_comagic.auth import CoMagicAuth
@@ -13,16 +14,23 @@ from tap_comagic.limits import Throttle
 from tap_comagic.settings import Settings
 from tap_comagic.timezones import FromApi
 
+# The column every record carries and every key starts with: the account the row came from.
+ACCOUNT_COLUMN = "customer_id"
+
 
 @dataclass(frozen=True)
 class Account:
-    """The account a stream reads: whose data (``user_id`` for agents, ``customer_id`` for v3 reports),
-    its time zone and date-time conversion, and its per-minute and daily points (the throttle)."""
+    """The account a stream reads: its id (``customer_id``, the client id an agent knows it by, or the
+    ``app_id`` of a client's own token), whose data an agent asks for (``user_id``), the id the v3
+    reports name (``v3_customer_id``), its time zone and date-time conversion, and its per-minute and
+    daily points (the throttle). ``info``: its get.account row, once read."""
 
     zone: ZoneInfo
     user_id: int | None = None
     customer_id: int | None = None
+    v3_customer_id: int | None = None
     throttle: Throttle = field(default_factory=Throttle)
+    info: dict[str, Any] | None = field(default=None, compare=False)
     from_api: FromApi = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -30,40 +38,59 @@ class Account:
 
     @classmethod
     def of(cls, settings: Settings) -> Account:
-        """The account the settings name (the client's own, or the one an agent acts for)."""
-        return cls(settings.zone, settings.user_id, settings.customer_id)
+        """The account the settings name, before the API has said which it is (discovery)."""
+        return cls(settings.zone, settings.user_id, None, settings.customer_id)
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The state partition of this account's bookmarks, in every stream."""
+        return {ACCOUNT_COLUMN: self.customer_id}
+
+
+class Connection:
+    """The API's address and credentials, made at first use (so that discovery starts no sandbox and
+    opens no session) and shared by every account a run reads."""
+
+    def __init__(self, connect: Callable[[], tuple[str, CoMagicAuth]]) -> None:
+        self._connect = connect
+
+    @cached_property
+    def _made(self) -> tuple[str, CoMagicAuth]:
+        return self._connect()
+
+    @property
+    def made(self) -> bool:
+        """Whether a connection was made (so that closing logs out only a session that exists)."""
+        return "_made" in self.__dict__
 
 
 class RunContext:
-    """The settings, the account and the connection, shared by every stream of one run.
+    """The settings, the account and the connection, shared by every stream reading one account."""
 
-    The connection is made at first use (``connect``), so that discovery starts no sandbox and opens
-    no session.
-    """
-
-    def __init__(self, settings: Settings, account: Account, connect: Callable[[], tuple[str, CoMagicAuth]],
-                 user_agent: str, write_state: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings, account: Account, connection: Connection,
+                 user_agent: str, write_state: Callable[[], None], progress: Any = None) -> None:
         self.settings = settings
         self.account = account
         self.user_agent = user_agent
-        self._connect = connect
+        self.connection = connection
         self.write_state = write_state  # a STATE message of the whole state, if it changed since the last
+        self.progress = progress  # the run's progress.Progress, if one watches
 
-    @cached_property
-    def _connection(self) -> tuple[str, CoMagicAuth]:
-        return self._connect()
+    def reading(self, account: Account) -> RunContext:
+        """The same run, reading another account."""
+        return RunContext(self.settings, account, self.connection, self.user_agent, self.write_state, self.progress)
 
     @property
     def api_url(self) -> str:
         """The API's address (the sandbox's when `sandbox` is set), connecting at first use."""
-        return self._connection[0]
+        return self.connection._made[0]
 
     @property
     def auth(self) -> CoMagicAuth:
         """The credentials, connecting at first use."""
-        return self._connection[1]
+        return self.connection._made[1]
 
     @property
     def connected(self) -> bool:
-        """Whether a connection was made (so that closing logs out only a session that exists)."""
-        return "_connection" in self.__dict__
+        """Whether a connection was made."""
+        return self.connection.made

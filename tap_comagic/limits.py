@@ -46,6 +46,10 @@ class Throttle:
         self._paused_until = 0.0  # after limit_exceeded: no request before this
         self.waited_seconds = 0.0
 
+    def fresh(self) -> Throttle:
+        """A throttle for another account (its own points), on the same clock."""
+        return Throttle(self.reserve, self._sleep, self._clock)
+
     def observe(self, limits: Mapping[str, Any] | None) -> None:
         """Take the remaining points and reset times an answer's metadata reports."""
         if not limits:

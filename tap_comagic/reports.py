@@ -10,6 +10,7 @@ import gc
 import itertools
 import logging
 import math
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,6 +20,7 @@ from singer_sdk.exceptions import AbortedSyncFailedException, AbortedSyncPausedE
 from typing_extensions import override
 
 from tap_comagic.client import CoMagicStream, answer_of
+from tap_comagic.context import ACCOUNT_COLUMN
 from tap_comagic.errors import SplitWindow, TapError
 from tap_comagic.pagination import MAX_PAGE_SIZE, BoundaryDedup, Page, Window, in_order, plan, reachable_rows
 from tap_comagic.timezones import API_FORMAT, AscendingFolds, api_second, instant
@@ -71,12 +73,12 @@ class ReportStream(CoMagicStream):
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
         self._folds: AscendingFolds | None = None
         # Kept across read_range calls: a child reads its parent's windows one context at a time.
-        self._dedup = BoundaryDedup(tuple(self.primary_keys), self.replication_key or "")
+        self._dedup = BoundaryDedup(self.row_keys, self.replication_key or "")
         self._batch: list[Any] = []
         self._batched: set[Any] = set()
         self._start: dt.datetime | None = None
         self.finished = False  # every window of this run is done
-        keys = tuple(self.primary_keys)
+        keys = self.row_keys
         self._key: Callable[[dict[str, Any]], Any] = (
             (lambda r: r.get(keys[0])) if len(keys) == 1 else (lambda r: tuple([r.get(k) for k in keys])))
         self._whole_rows = not self.unique_key or not keys  # no key (api_requests) or one rows may share
@@ -127,7 +129,7 @@ class ReportStream(CoMagicStream):
         if not self.selected:
             return None
         if self._start is None:
-            state = self.get_context_state(None)
+            state = self.scope_state
             start = self.settings.start_date
             stopped_at = self._parse(state.get(RESUME_KEY))
             bookmark = self._parse(state.get("replication_key_value"))
@@ -181,7 +183,10 @@ class ReportStream(CoMagicStream):
         dedup = self._dedup
         collect = self._collector()
         todo = list(reversed(plan(start, end, self.settings.window_days)))
+        progress, done = self.run.progress, 0
         while todo:
+            if progress is not None:
+                progress.at_window(done, done + len(todo))
             window = todo.pop()
             # The last window asks one second more, so that an exclusive date_till still
             # returns the records of the final second; later ones are dropped below.
@@ -214,6 +219,7 @@ class ReportStream(CoMagicStream):
                 if emit_from is not None and (value is None or value >= emit_from):
                     yield record
             self.finish_window(window)
+            done += 1
             gc.unfreeze()  # see shapes.RecordDecoder
 
     def _collector(self) -> Callable[[dict[str, Any]], None] | None:
@@ -399,12 +405,16 @@ class ReportStream(CoMagicStream):
 
     def sync_children(self, context: Context) -> None:
         """Hand the children one batch (a window, or a window's ids): one child sync per batch, not per record."""
+        context = {**context, **self.account.scope}  # the child's state partition: this account
         for child in self.child_streams:
             if child.selected or child.has_selected_descendents:
+                began = time.monotonic()
                 try:
                     child.sync(context=context)
                 except (AbortedSyncFailedException, AbortedSyncPausedException):
                     continue  # a dry run's record limit, as the SDK's own child sync treats it
+                finally:
+                    self.tally.seconds -= time.monotonic() - began  # the child's time is the child's
 
     def window_finished_for_children(self, window: Window) -> None:
         """Parents hand their children a batch (a window, the window's ids) here, once per window."""
@@ -424,7 +434,7 @@ class ReportStream(CoMagicStream):
         done = False
         for stream in (self, *self.fed_children()):
             stream.finished = True
-            if stream.get_context_state(None).pop(RESUME_KEY, None) is not None:
+            if stream.scope_state.pop(RESUME_KEY, None) is not None:
                 done = True
         if done:
             self.run.write_state()
@@ -433,7 +443,7 @@ class ReportStream(CoMagicStream):
         """The run stops for the daily limit: a stream it finished resumes at this run's end, so that the
         next day's budget goes to the streams not finished rather than to this one's look-back again."""
         if self.finished and self.selected:
-            self.get_context_state(None)[RESUME_KEY] = self.account.from_api(fmt(self.settings.end_date))
+            self.scope_state[RESUME_KEY] = self.account.from_api(fmt(self.settings.end_date))
 
     def read_queries(self, queries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Several queries, each with its pages: a bounded number in flight hides the latency, and
@@ -487,7 +497,7 @@ class ReportStream(CoMagicStream):
         candidate, self._bookmark_candidate = self._bookmark_candidate, None
         if not self.selected:
             return
-        state = self.get_context_state(None)
+        state = self.scope_state
         moved = False
         current = state.get("replication_key_value")
         if candidate is not None and (current is None or self._moment(candidate) > self._moment(str(current))):
@@ -540,6 +550,7 @@ class ReportStream(CoMagicStream):
         if not known.issuperset(row):
             for key in [k for k in row if k not in known]:
                 del row[key]  # not asked for (a field the live API added, say): keep the catalog's promise
+        row[ACCOUNT_COLUMN] = self.account.customer_id
         return row
 
 
@@ -582,8 +593,8 @@ class V3ReportStream(ReportStream):
         user_filter = self.settings.filters.get(self.name)
         params: dict[str, Any] = {
             "filter": {"filters": [*dates, user_filter] if user_filter else dates, "condition": "and"}}
-        if self.account.customer_id is not None:
-            params["customer_id"] = self.account.customer_id
+        if self.account.v3_customer_id is not None:
+            params["customer_id"] = self.account.v3_customer_id
         return params
 
 
@@ -667,7 +678,7 @@ class ReferenceStream(MethodParams):
         way an item only the second read gives is deleted, one the first gives is not: the flag's field
         says so where the answer leaves it out.
         """
-        flag, key = self.DELETED_FLAG, self.primary_keys[0]
+        flag, key = self.DELETED_FLAG, self.row_keys[0]
         seen: set[Any] = set()
         for deleted in (False, True):
             params = {**self.base_params(), flag: True} if deleted else self.base_params()
@@ -692,7 +703,6 @@ class DayStream(MethodParams, DateKeyed):
     """
 
     replication_key = "date"
-    state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, whichever sites are read
     one_day_per_request: ClassVar[bool] = False
     per_site: ClassVar[bool] = False
 
@@ -701,7 +711,10 @@ class DayStream(MethodParams, DateKeyed):
         start, end = self.bounds(context)
         sites: list[Any] = list((context or {}).get("site_ids") or []) if self.per_site else [None]
         workers = self.account.throttle.parallelism(self.settings.max_parallel_requests) if len(sites) > 1 else 1
-        for first, last in self.day_windows(start, end):
+        windows = self.day_windows(start, end)
+        for done, (first, last) in enumerate(windows):
+            if self.run.progress is not None:
+                self.run.progress.at_window(done, len(windows))
             if workers <= 1:
                 for site in sites:
                     yield from self.dated(site, first, self.read_days(site, first, last, end))

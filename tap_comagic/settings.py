@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "retry_backoff_seconds": 1.0,
     "request_timeout": 300,
     "sandbox": False,
+    "fail_on_skip": False,
+    "progress_seconds": 30,
 }
 # (lowest, highest) allowed, said in the JSON Schema (minimum, maximum)
 BOUNDS: dict[str, tuple[int, int]] = {
@@ -49,6 +52,7 @@ BOUNDS: dict[str, tuple[int, int]] = {
     "max_parallel_requests": (1, 16),
     "max_retries": (0, 100),
     "request_timeout": (1, 3600),
+    "progress_seconds": (1, 3600),
 }
 BACKOFF_BOUNDS = (0, 600)
 
@@ -69,11 +73,28 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("api_url", th.StringType, default=DEFAULTS["api_url"], title="API URL",
                 description="Data API endpoint of your brand: " + ", ".join(
                     f"{brand} `{url}`" for brand, url in HOSTS.items()) + "."),
+    th.Property("customers", th.CustomType({"type": ["string", "array"], "items": {"type": "integer"}}),
+                title="Customers (agents)",
+                description='For agents (partners): the clients to read in one run, "all" (every active '
+                "client get.customers lists) or a list of customer ids. Absent: the token's own account "
+                "(or the one `user_id` names). Every record carries its account in `customer_id`."),
+    th.Property("customer_user_ids", th.ObjectType(additional_properties=th.IntegerType),
+                title="User per customer (agents)",
+                description="For agents: customer id -> the user id to act as for that client, e.g. "
+                '{"5002": 70021}. Default: the lowest user id get.customer_users lists for the client.'),
+    th.Property("fail_on_skip", th.BooleanType, default=False, title="Fail on skip",
+                description="Exit non-zero at the end of a run that skipped a client or a stream (IP not "
+                "white-listed, inactive account, forbidden, component disabled); the others still complete."),
+    th.Property("progress_seconds", _whole("progress_seconds"), default=DEFAULTS["progress_seconds"],
+                title="Progress interval",
+                description="Seconds between progress lines (customer, stream, window, records, requests, "
+                "rate, ETA) while a run works."),
     th.Property("user_id", th.IntegerType, title="User ID (agents)",
-                description="For agents (partners): the client's user id, sent with every report call."),
+                description="For agents (partners) reading one client: the client's user id, sent with every "
+                "report call."),
     th.Property("customer_id", th.IntegerType, title="Customer ID (v3 reports)",
-                description="For partners: the client id sent by the v3 reports `sales` and "
-                "`api_requests`."),
+                description="For partners reading one client: the client id sent by the v3 reports `sales` "
+                "and `api_requests` (default: the client's id from get.account)."),
     th.Property("start_date", th.DateTimeType, required=True, title="Start date",
                 description="Earliest date-time to extract, in account time unless it carries an offset."),
     th.Property("end_date", th.DateTimeType, title="End date",
@@ -87,8 +108,10 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
                 "three months)."),
     th.Property("page_size", _whole("page_size"), default=DEFAULTS["page_size"], title="Page size",
                 description=f"Rows per request (1 to {MAX_PAGE_SIZE})."),
-    th.Property("timezone", th.StringType, default=DEFAULTS["timezone"], title="Account time zone",
-                description="IANA name of the account's time zone: the API's date-times are in it."),
+    th.Property("timezone", th.StringType, title="Account time zone",
+                description="IANA name of the account's time zone: the API's date-times are in it. Default: "
+                f"the account's own, from get.account (each client's, for agents); {DEFAULTS['timezone']} if "
+                "it gives none."),
     th.Property("filters", th.ObjectType(additional_properties=th.ObjectType()), title="Filters",
                 description="Optional: stream name -> CoMagic filter object sent with that stream's "
                 'requests, e.g. {"calls": {"field": "site_id", "operator": "=", "value": 5}}.'),
@@ -134,7 +157,21 @@ class Settings:
     request_timeout: int
     filters: Mapping[str, Any]
     sandbox: bool
+    progress_seconds: int = DEFAULTS["progress_seconds"]
+    customers: str | tuple[int, ...] | None = None  # ALL, the ids listed, or None: the token's own account
+    customer_user_ids: Mapping[int, int] = field(default_factory=dict)
+    fail_on_skip: bool = False
+    zone_given: bool = False  # `timezone` was set: it wins over the account's own
+    dates: tuple[str, str | None] = ("", None)  # `start_date` and `end_date` as given, for another zone
     id_batch: int = ID_BATCH
+
+    def in_zone(self, zone: ZoneInfo) -> Settings:
+        """These settings for an account in ``zone`` (unless `timezone` is set): the date settings are
+        that account's wall time, as they would be had its zone been set."""
+        if self.zone_given or zone == self.zone or not self.dates[0]:
+            return self
+        start, end = _dates(*self.dates, zone)
+        return replace(self, zone=zone, start_date=start, end_date=end)
 
 
 def parse_datetime_setting(name: str, value: str, zone: ZoneInfo) -> dt.datetime:
@@ -176,13 +213,11 @@ def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: C
         url = urlparse(str(c["api_url"] or ""))
         if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK):
             raise TapError(f"`api_url` must be an https URL such as {HOSTS['CoMagic']}")
-    start = parse_datetime_setting("start_date", str(c["start_date"]), zone)
-    now = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
-    end = parse_datetime_setting("end_date", str(c["end_date"]), zone) if c.get("end_date") else now
-    if end < start:
-        raise TapError("`end_date` is before `start_date`: swap them or leave `end_date` empty")
+    dates = (str(c["start_date"]), str(c["end_date"]) if c.get("end_date") else None)
+    start, end = _dates(*dates, zone)
     numbers = {name: int(c[name]) for name in BOUNDS}  # in bounds: the schema's check came first
     backoff = float(c["retry_backoff_seconds"])  # the SDK reads JSON numbers with a fraction as Decimal
+    customers, user_ids = _customer_settings(c)
     filters = dict(c.get("filters") or {})
     for stream_name, spec in filters.items():
         if stream_name not in streams:
@@ -192,7 +227,71 @@ def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: C
         start_date=start, end_date=end, zone=zone, api_url=str(c["api_url"] or DEFAULTS["api_url"]),
         access_token=c.get("access_token"), login=c.get("login"), password=c.get("password"),
         user_id=c.get("user_id"), customer_id=c.get("customer_id"), retry_backoff_seconds=float(backoff),
-        filters=filters, sandbox=bool(c["sandbox"]), **numbers)
+        filters=filters, sandbox=bool(c["sandbox"]), customers=customers, customer_user_ids=user_ids,
+        fail_on_skip=bool(c["fail_on_skip"]), zone_given=bool(config.get("timezone")), dates=dates, **numbers)
+
+
+def _dates(start_text: str, end_text: str | None, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    start = parse_datetime_setting("start_date", start_text, zone)
+    now = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
+    end = parse_datetime_setting("end_date", end_text, zone) if end_text else now
+    if end < start:
+        raise TapError("`end_date` is before `start_date`: swap them or leave `end_date` empty")
+    return start, end
+
+
+ALL = "all"
+CUSTOMERS_FORM = '`customers` must be "all" or a list of customer ids (integers)'
+
+
+def _customers(value: Any) -> str | tuple[int, ...] | None:
+    """`customers` as ALL or the ids listed; Meltano may hand a list over as its JSON text or as "1,2"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == ALL:
+            return ALL
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise TapError(f"{CUSTOMERS_FORM}, not {value!r}") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list) or not value:
+        raise TapError(f"{CUSTOMERS_FORM}, not {value!r}")
+    ids = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, str)) or not str(item).strip().isdigit():
+            raise TapError(f"{CUSTOMERS_FORM}: {item!r} is not a customer id")
+        ids.append(int(item))
+    return tuple(dict.fromkeys(ids))
+
+
+def _customer_settings(c: Mapping[str, Any]) -> tuple[str | tuple[int, ...] | None, dict[int, int]]:
+    customers = _customers(c.get("customers"))
+    raw = c.get("customer_user_ids") or {}
+    if customers is None:
+        if raw:
+            raise TapError("`customer_user_ids` is set but `customers` is not: set `customers` (\"all\" or a list "
+                           "of ids) to read clients of an agent token")
+        return None, {}
+    for name in ("user_id", "customer_id"):
+        if c.get(name) is not None:
+            raise TapError(f"`customers` and `{name}` exclude each other: `customers` reads many clients, each with "
+                           f"its own user; remove `{name}` (or set it per client in `customer_user_ids`)")
+    user_ids: dict[int, int] = {}
+    for key, user in dict(raw).items():
+        if not str(key).strip().isdigit() or isinstance(user, bool) or not isinstance(user, int):
+            raise TapError(f"`customer_user_ids` maps customer ids to user ids (integers), e.g. "
+                           f'{{"5002": 70021}}; not {key!r}: {user!r}')
+        user_ids[int(key)] = user
+    if isinstance(customers, tuple):
+        stray = sorted(set(user_ids) - set(customers))
+        if stray:
+            raise TapError(f"`customer_user_ids` names customer {stray[0]}, which `customers` does not list")
+    return customers, user_ids
 
 
 def schema_errors(config: Mapping[str, Any], schema: dict[str, Any]) -> list[str]:
@@ -208,6 +307,9 @@ def schema_errors(config: Mapping[str, Any], schema: dict[str, Any]) -> list[str
         name = str(error.path[0])
         prop = schema["properties"].get(name, {})
         value = config.get(name)
+        if name == "customers":
+            errors.append(f"{CUSTOMERS_FORM}, not {value!r}")
+            continue
         shown = "" if name in SECRET_SETTINGS or prop.get("secret") else f", not {value!r}"
         kind = "an integer" if "integer" in prop.get("type", ()) else "a number"
         if "minimum" in prop and "maximum" in prop and len(error.path) == 1:

@@ -14,12 +14,12 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from typing_extensions import override
 
-from tap_comagic.errors import CoMagicError
+from tap_comagic.errors import CoMagicError, SkipStream
 from tap_comagic.pagination import BoundaryDedup, Window
 from tap_comagic.reports import DateKeyed, DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
 from tap_comagic.timezones import api_second
@@ -103,7 +103,6 @@ class CallLegsStream(ReportStream):
     name = "call_legs"
     api_method = "get.call_legs_report"
     parent_stream_type = CallsStream
-    state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, not one per window
     primary_keys = ("id",)
     replication_key = "start_time"
     sort_field = "start_time"
@@ -123,7 +122,6 @@ class ChatMessagesStream(ReportStream):
     name = "chat_messages"
     api_method = "get.chat_messages_report"
     parent_stream_type = ChatsStream
-    state_partitioning_keys: ClassVar[list[str]] = []
     # Two messages of one chat may share chat, second, sender and text (two files sent at once): only the id
     # tells them apart. An account that refuses `id` gets a stand-in (see stand_in_ids).
     primary_keys = ("id",)
@@ -225,7 +223,6 @@ class VisitorsStream(ReportStream):
     name = "visitors"
     api_method = "get.visitors_report"
     parent_stream_type = VisitorSessionsStream
-    state_partitioning_keys: ClassVar[list[str]] = []
     primary_keys = ("id",)
     replication_key = "last_visit"
     selected_by_default = False  # deferred in the spec
@@ -293,7 +290,17 @@ class AccountStream(ReferenceStream):
     name = "account"
     api_method = "get.account"
     primary_keys = ("app_id",)
-    sends_user_id = False  # a client's own method: agents have none
+
+    @override
+    def table(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        # read when the run looked the account up (see TapCoMagic.account_of): not asked twice
+        if self.account.info is None:
+            raise SkipStream("get.account gave no account for this run (see the warning about it)")
+        yield dict(self.account.info)
+
+    def look_up(self) -> dict[str, Any] | None:
+        """The account's get.account row (its id, name and time zone), read when the run starts it."""
+        return next(iter(super().table(None)), None)
 
 
 class SitesStream(ReferenceStream):

@@ -9,24 +9,30 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from singer_sdk import Tap
+import requests
+from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from typing_extensions import override
 
 from tap_comagic.auth import CoMagicAuth
 from tap_comagic.client import CoMagicStream
-from tap_comagic.context import Account, RunContext
-from tap_comagic.errors import DailyLimitSpent, StopRun, TapError
+from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext
+from tap_comagic.customers import AgentCustomers, AgentCustomerUsers, Customer, choose
+from tap_comagic.errors import CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
 from tap_comagic.limits import Throttle
+from tap_comagic.progress import Progress
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
 from tap_comagic.reports import ReportStream
 from tap_comagic.settings import CONFIG_SCHEMA, Settings, parse_datetime_setting, parse_settings, schema_errors
 from tap_comagic.shapes import load_schema
+from tap_comagic.streams import AccountStream
 
 
 def _json_kind(value: Any) -> str:
@@ -50,6 +56,8 @@ class TapCoMagic(Tap):
             self._refuse_state(f"the state is a JSON {_json_kind(state)}, not an object: pass the state file the "
                                "target last wrote, or none to start at `start_date`")
         self._sandbox: Any = None
+        self._account_streams: dict[str, Stream] | None = None  # the streams of the account being read
+        self._throttle = Throttle()
         # The settings are checked by `settings` (the schema's check in our one-line form, then the checks a
         # schema cannot make), always; the SDK's own check, which quotes values, only fills in the defaults.
         super().__init__(*args, **{**kwargs, "validate_config": False})
@@ -75,19 +83,27 @@ class TapCoMagic(Tap):
 
     @cached_property
     def run(self) -> RunContext:
-        """What every stream of this run receives instead of the tap."""
-        return RunContext(self.settings, Account.of(self.settings), self._connect,
+        """What the streams receive instead of the tap: the token's own account until the API names the
+        accounts to read (see ``reading``)."""
+        progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
+        return RunContext(self.settings, Account.of(self.settings), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
-                          write_state=lambda: self.state_writer.write_state(self.state))
+                          write_state=lambda: self.state_writer.write_state(self.state), progress=progress)
+
+    @cached_property
+    def reading(self) -> RunContext:
+        """The run context of the account being read (the streams of ``streams`` read it)."""
+        return self.run
 
     @property
     def throttle(self) -> Throttle:
-        """The account's throttle."""
-        return self.run.account.throttle
+        """The token's throttle; each account read gets a fresh one on the same clock."""
+        return self._throttle
 
     @throttle.setter
     def throttle(self, throttle: Throttle) -> None:
-        """Another throttle for the account (the tests run one on a simulated clock)."""
+        """Another throttle (the tests run one on a simulated clock)."""
+        self._throttle = throttle
         self.run.account = dataclasses.replace(self.run.account, throttle=throttle)
 
     @override
@@ -110,14 +126,16 @@ class TapCoMagic(Tap):
     def check_state(self) -> None:
         """Refuse a bookmark that is not a date-time, in one line naming its stream."""
         for stream, bookmark in (self.state.get("bookmarks") or {}).items():
-            value = bookmark.get("replication_key_value") if isinstance(bookmark, dict) else None
-            if value is None:
-                continue
-            try:
-                parse_datetime_setting("state", str(value), self.settings.zone)
-            except TapError:
-                raise TapError(f"the state's bookmark of stream `{stream}` is not a date-time: {value!r}; fix "
-                               "it or delete it from the state (the stream then starts at `start_date`)") from None
+            partitions = bookmark.get("partitions") if isinstance(bookmark, dict) else None
+            for entry in [bookmark, *(partitions if isinstance(partitions, list) else [])]:
+                value = entry.get("replication_key_value") if isinstance(entry, dict) else None
+                if value is None:
+                    continue
+                try:
+                    parse_datetime_setting("state", str(value), self.settings.zone)
+                except TapError:
+                    raise TapError(f"the state's bookmark of stream `{stream}` is not a date-time: {value!r}; fix "
+                                   "it or delete it from the state (the stream then starts at `start_date`)") from None
 
     def check_catalog(self) -> None:
         """Refuse a catalog naming a stream or field the tap does not have, in one line."""
@@ -129,7 +147,8 @@ class TapCoMagic(Tap):
                                "run discovery again (`--discover`)")
             properties = load_schema(entry.tap_stream_id)[0]["properties"]
             for breadcrumb, meta in entry.metadata.items():
-                if len(breadcrumb) == 2 and meta.selected and breadcrumb[1] not in properties:
+                if len(breadcrumb) == 2 and meta.selected and breadcrumb[1] not in properties \
+                        and breadcrumb[1] != ACCOUNT_COLUMN:
                     raise TapError(f"the catalog selects field `{breadcrumb[1]}` of stream `{entry.tap_stream_id}`, "
                                    "which tap-comagic does not have; deselect it or run discovery again")
 
@@ -140,7 +159,9 @@ class TapCoMagic(Tap):
         settings = self.settings
         if settings.sandbox:
             sandbox = self._start_sandbox()
-            return str(sandbox.url), CoMagicAuth(str(sandbox.url), access_token=sandbox.api_key)
+            # with `customers`, the simulator plays an agency and the tap its agent
+            key = sandbox.config.agent_api_keys[0] if settings.customers is not None else sandbox.api_key
+            return str(sandbox.url), CoMagicAuth(str(sandbox.url), access_token=key)
         auth = CoMagicAuth(settings.api_url, access_token=settings.access_token, login=settings.login,
                            password=settings.password, timeout=float(settings.request_timeout))
         if auth.is_session:
@@ -149,9 +170,9 @@ class TapCoMagic(Tap):
 
     def _start_sandbox(self) -> Any:
         if self._sandbox is None:
-            from tap_comagic.sandbox import Sandbox  # the only place the tap touches the simulator
+            from tap_comagic.sandbox import Sandbox, agency_demo  # the only place the tap touches the simulator
 
-            self._sandbox = Sandbox()
+            self._sandbox = Sandbox(agency_demo()) if self.settings.customers is not None else Sandbox()
             self._sandbox.start()
             atexit.register(self.close)
             self.logger.info("Sandbox: reading from the bundled CoMagic simulator at %s", self._sandbox.url)
@@ -161,20 +182,146 @@ class TapCoMagic(Tap):
 
     @override
     def discover_streams(self) -> list[CoMagicStream]:
-        return [stream_class(self, self.run) for stream_class in STREAMS]
+        return [stream_class(self, self.reading) for stream_class in STREAMS]
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The streams of the account being read: one set per account, each keeping that account's state
+        partition, time zone, throttle and counts (the SDK builds them so, once, for the one account)."""
+        if self._account_streams is None:
+            self._account_streams = {}
+            for stream in self.load_streams():
+                if self.input_catalog is not None:
+                    stream.apply_catalog(self.input_catalog)
+                self._account_streams[stream.name] = stream
+        return self._account_streams
+
+    # ---- the run ----------------------------------------------------------------------
 
     # final in the SDK, but the one entry every run takes (the CLI's and an embedder's)
     @override  # type: ignore[misc]
     def sync_all(self) -> None:
-        """The SDK's sync, and the one place a run ends early: see :meth:`end_run`."""
+        """The SDK's sync, once per account read; the one place a run ends (see :meth:`end_account`).
+
+        One account's failure is that account's alone when the run reads several: the others complete,
+        and the run exits 1 at its end (also after a skip, with `fail_on_skip`)."""
+        progress = self.run.progress
+        assert progress is not None
+        progress.start()
+        ok = True
+        try:
+            try:
+                customers = self.customers()
+            except StopRun as stop:
+                ok = self.end_account(stop)
+                customers = []
+            for index, customer in enumerate(customers, 1):
+                ok = self.sync_account(index, len(customers), customer) and ok
+        finally:
+            progress.stop()
+        for line in progress.summary():
+            self.logger.info("%s", line)
+        skipped = [t for t in progress.tallies if t.skipped]
+        if not ok or (skipped and self.settings.fail_on_skip):
+            if ok:
+                self.logger.error("%d skip(s) in this run, and `fail_on_skip` is set: exiting 1 (the rest is "
+                                  "extracted and its state saved)", len(skipped))
+            self.close()
+            sys.exit(1)
+
+    def customers(self) -> list[Customer]:
+        """The accounts to read: the token's own, or the clients `customers` asks for (StopRun: none)."""
+        settings = self.settings
+        if settings.customers is None:
+            return [Customer(None, settings.user_id)]
+        try:
+            rows = {table: list(table(self, self.run).table(None)) for table in (AgentCustomers, AgentCustomerUsers)}
+        except SkipStream as exc:
+            refused = TapError(f"`customers` needs an agent (partner) token: get.customers refused this one ({exc}); "
+                               "remove `customers` to read the token's own account")
+            raise StopRun(refused, "customers") from None
+        except Exception as exc:
+            raise as_stop(exc, "customers") from None
+        chosen, unreadable = choose(settings, rows[AgentCustomers], rows[AgentCustomerUsers])
+        assert self.run.progress is not None
+        for cid, reason in unreadable:
+            self.run.progress.tally(cid, "*").skipped = reason
+            self.logger.warning("Skipping customer %s: %s", cid, reason)
+        self.logger.info("Reading %d customer(s) of the agent: %s", len(chosen), ", ".join(str(c.id) for c in chosen))
+        return chosen
+
+    def sync_account(self, index: int, total: int, customer: Customer) -> bool:
+        """Read one account: its streams, from its state partition. False: it failed."""
+        try:
+            account = self.account_of(customer)
+        except StopRun as stop:
+            return self.end_account(stop, customer.id)
+        settings = self.settings.in_zone(account.zone)
+        self.reading = RunContext(settings, account, self.run.connection, self.run.user_agent, self.run.write_state,
+                                  self.run.progress)
+        self._account_streams = None
+        if settings.customers is None:
+            adopt_unpartitioned(self.state, account.scope)
+        streams = [s.name for s in self.streams.values()
+                   if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
+        assert self.run.progress is not None
+        self.run.progress.at_customer(index, total, account.customer_id, streams)
         try:
             super().sync_all()
         except StopRun as stop:
-            self.end_run(stop)
+            return self.end_account(stop, account.customer_id)
+        return True
 
-    def end_run(self, stop: StopRun) -> None:
-        """A stream ended the run. The daily limit: one warning saying when to resume, the state saved,
-        exit 0. Any other error: one clear line, the state of every window finished so far, exit 1."""
+    def account_of(self, customer: Customer) -> Account:
+        """The account ``customer`` names, as get.account describes it: its id (the client id an agent
+        knows, or the `app_id` of the token's own account) and its time zone (unless `timezone` is set)."""
+        settings = self.settings
+        throttle = self._throttle if customer.id is None else self._throttle.fresh()
+        account = Account(settings.zone, customer.user_id, customer.id, settings.customer_id, throttle)
+        info: dict[str, Any] | None = None
+        try:
+            lookup = AccountStream(self, self.run.reading(account))
+            lookup.tally.stream = lookup.api_method
+            info = lookup.look_up()
+        except SkipStream as exc:
+            self.logger.warning("get.account is refused (%s): the account's id and time zone come from the "
+                                "settings", exc)
+        except CoMagicError as exc:
+            if customer.user_id is None or exc.field != "user_id" or exc.mnemonic != "unexpected_parameters":
+                raise as_stop(exc, "account") from None
+            # The docs give get.account no user_id: a server that refuses it for agents cannot say which
+            # time zone a client keeps (its own account would be the agent's).
+            self.logger.warning("get.account does not take `user_id` here: customer %s is read in `timezone` "
+                                "(%s)", customer.id, settings.zone)
+        except Exception as exc:
+            raise as_stop(exc, "account") from None
+        info = info or {}
+        customer_id = customer.id if customer.id is not None else _int(info.get("app_id"))
+        lookup.tally.customer_id = customer_id
+        if customer_id is None:
+            customer_id = settings.customer_id or 0
+            self.logger.warning("The account's id is unknown (get.account gave no app_id): records carry "
+                                "customer_id %s; set `customer_id` to name the account", customer_id)
+        zone = settings.zone
+        if not settings.zone_given and info.get("timezone"):
+            try:
+                zone = ZoneInfo(str(info["timezone"]))
+            except (ZoneInfoNotFoundError, ValueError):
+                self.logger.warning("get.account gives time zone %r, which is not an IANA name: using %s; set "
+                                    "`timezone`", info["timezone"], zone)
+        v3_id = settings.customer_id if settings.customer_id is not None else (
+            customer_id if customer.user_id is not None else None)
+        return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None)
+
+    def end_account(self, stop: StopRun, customer_id: int | None = None) -> bool:
+        """A stream ended an account's run. The daily limit: one warning saying when to resume, the state
+        saved (True). An account an agent may not read (IP not white-listed, inactive): skipped with one
+        warning, when the run reads several (True). Any other error: one clear line, the state of every
+        window finished so far (False: the run exits 1)."""
+        several = self.settings.customers is not None
+        who = f"customer {customer_id}: " if several else ""
+        assert self.run.progress is not None
         if isinstance(stop.reason, DailyLimitSpent):
             for stream in self.streams.values():
                 if isinstance(stream, ReportStream):
@@ -187,14 +334,20 @@ class TapCoMagic(Tap):
             if stop.reason.reset_seconds is not None:
                 at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=stop.reason.reset_seconds)
                 when = f" after {at:%Y-%m-%d %H:%M} UTC"
+            self.run.progress.tally(customer_id, stop.stream).skipped = "daily limit spent: resumes next run"
             self.logger.warning(
-                "The account's daily API limit is spent (stream '%s'): stopping cleanly with state saved up to "
-                "the last complete window; run again%s to resume.", stop.stream, when)
-            return
-        self.logger.error("%s", stop.reason)
+                "%sThe account's daily API limit is spent (stream '%s'): stopping cleanly with state saved up to "
+                "the last complete window; run again%s to resume.", who, stop.stream, when)
+            return True
         self.state_writer.write_state(self.state)
-        self.close()
-        sys.exit(1)
+        reason = stop.reason
+        if several and isinstance(reason, CoMagicError) and reason.mnemonic in CLIENT_REFUSALS:
+            self.run.progress.tally(customer_id, "*").skipped = f"{reason.mnemonic}: {reason.api_message}".rstrip(": ")
+            self.logger.warning("Skipping customer %s: %s", customer_id, reason)
+            return True
+        self.run.progress.tally(customer_id, stop.stream).skipped = f"failed: {reason}"
+        self.logger.error("%s%s", who, reason)
+        return False
 
     def close(self) -> None:
         """Log out of the session and stop the sandbox, if either was started."""
@@ -203,6 +356,34 @@ class TapCoMagic(Tap):
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None
+
+
+# What an agent may not do for one client, while it may for others: that client is skipped.
+CLIENT_REFUSALS = frozenset({"ip_not_whitelisted", "account_inactive"})
+
+
+def as_stop(exc: Exception, where: str) -> StopRun:
+    """A failure outside a stream's records (the accounts' lookup) as the StopRun a stream would raise."""
+    if isinstance(exc, (DailyLimitSpent, TapError, CoMagicError)):
+        return StopRun(exc, where)
+    if isinstance(exc, (RetriableAPIError, requests.RequestException)):
+        return StopRun(TapError(f"{exc} (gave up after retries: raise `max_retries` or run again later)"), where)
+    raise exc
+
+
+def adopt_unpartitioned(state: Mapping[str, Any], scope: dict[str, Any]) -> None:
+    """A state written before bookmarks were kept per account: its bookmarks become this account's."""
+    for bookmark in (state.get("bookmarks") or {}).values():
+        if isinstance(bookmark, dict) and "partitions" not in bookmark and bookmark:
+            moved = {k: bookmark.pop(k) for k in list(bookmark)}
+            bookmark["partitions"] = [{"context": dict(scope), **moved}]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines add nothing and cost time

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import REPORTS, as_emitted, discover, select, tap_command
+from tests.tap_harness import REPORTS, account_of, as_emitted, discover, select, tap_command
 
 START = "2026-01-01"
 DAYS = 4
@@ -182,7 +182,7 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
                 if msg.get("type") not in ("RECORD", "STATE"):
                     continue
                 if msg["type"] == "RECORD":
-                    out.records[msg["stream"]].append(msg["record"])
+                    out.records[msg["stream"]].append(account_of(msg)[1])
                     out.kinds.append(msg["stream"])
                 else:
                     out.last_state = msg["value"]
@@ -268,7 +268,7 @@ def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, A
     for line in buffer.getvalue().decode().splitlines():
         msg = json.loads(line)
         if msg["type"] == "RECORD":
-            records[msg["stream"]].append(msg["record"])
+            records[msg["stream"]].append(account_of(msg)[1])
         elif msg["type"] == "STATE":
             states.append(msg["value"])
     logging.getLogger("tap-comagic").debug("in-process run done")

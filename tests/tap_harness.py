@@ -54,6 +54,7 @@ class Run:
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key_properties of the SCHEMA messages
     states: list[dict[str, Any]] = field(default_factory=list)
+    accounts: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))  # stream -> customer_id
     stderr: str = ""
     stdout: str = ""
     returncode: int = 0
@@ -86,15 +87,48 @@ def run_tap(config: dict[str, Any], *, state: dict[str, Any] | None = None,
     for line in proc.stdout.splitlines():
         if not line.startswith("{"):
             continue
-        msg = json.loads(line)
-        if msg.get("type") == "RECORD":
-            run.records[msg["stream"]].append(msg["record"])
-        elif msg.get("type") == "SCHEMA":
-            run.schemas[msg["stream"]] = msg["schema"]
-            run.keys[msg["stream"]] = tuple(msg.get("key_properties") or ())
-        elif msg.get("type") == "STATE":
-            run.states.append(msg["value"])
+        read_message(run, json.loads(line))
     return run
+
+
+def account_of(msg: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A RECORD message's `customer_id` (which every record must carry, an integer) and its record without it."""
+    record: dict[str, Any] = msg["record"]
+    account = record.pop("customer_id", None)
+    assert type(account) is int, (msg["stream"], "customer_id", account)
+    return account, record
+
+
+def read_message(run: Run, msg: dict[str, Any]) -> None:
+    """One Singer message into ``run``. Every record must name its account (`customer_id`, an integer)
+    and every key must start with it: checked here for every test, then set aside (``run.accounts``), so
+    that the tests compare the API's rows with the simulator's."""
+    if msg.get("type") == "RECORD":
+        account, record = account_of(msg)
+        run.accounts[msg["stream"]][account] += 1
+        run.records[msg["stream"]].append(record)
+    elif msg.get("type") == "SCHEMA":
+        run.schemas[msg["stream"]] = msg["schema"]
+        keys = tuple(msg.get("key_properties") or ())
+        assert not keys or keys[0] == "customer_id", (msg["stream"], keys)
+        assert "customer_id" in msg["schema"]["properties"], msg["stream"]
+        run.keys[msg["stream"]] = keys[1:]
+    elif msg.get("type") == "STATE":
+        run.states.append(msg["value"])
+
+
+def bookmarks_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """stream -> its bookmark, in a state of one account (the tap keeps one partition per account; the
+    partition's own dict, so that changing it changes the state)."""
+    out: dict[str, dict[str, Any]] = {}
+    for stream, bookmark in ((state or {}).get("bookmarks") or {}).items():
+        partitions = bookmark.get("partitions")
+        if partitions is None:
+            out[stream] = bookmark
+        else:
+            assert len(partitions) == 1, (stream, partitions)
+            out[stream] = partitions[0]
+    return out
 
 
 def local_to_rfc3339(value: Any) -> Any:

@@ -23,7 +23,7 @@ from tests.reliability_helpers import (
     tap_config,
     truth,
 )
-from tests.tap_harness import MOSCOW
+from tests.tap_harness import MOSCOW, bookmarks_of
 
 STREAMS = frozenset({"calls", "call_legs", "chats", "chat_messages"})
 PAGE, WINDOW_DAYS, LOOKBACK_DAYS = 20, 1, 1
@@ -54,7 +54,7 @@ def resume_points(state: dict[str, Any]) -> dict[str, dt.datetime]:
     """Where a run given ``state`` starts each stream (the tap's documented rule, from the state alone)."""
     out = {}
     for stream in STREAMS:
-        bookmark = state.get("bookmarks", {}).get(stream, {})
+        bookmark = bookmarks_of(state).get(stream, {})
         if bookmark.get("resume_from"):
             out[stream] = moment(bookmark["resume_from"])
         elif bookmark.get("replication_key_value"):
@@ -100,6 +100,6 @@ def test_daily_runs_under_a_small_budget_deliver_everything_once(budget: int) ->
         else:
             pytest.fail("40 days did not finish the sync")
         assert stops >= 2, "the budget did not stop the runs: nothing tested"
-        assert not any("resume_from" in b for b in state["bookmarks"].values()), state
+        assert not any("resume_from" in b for b in bookmarks_of(state).values()), state
         cmp = compare(emitted, truth(sim, STREAMS))
         assert cmp.ok, cmp.detail  # every record, as the API holds it; repeats were checked run by run

@@ -11,7 +11,7 @@ import pytest
 
 from tap_comagic.sandbox import Sandbox
 from tests.reliability_helpers import KEYS, RK, START, catalog, compare, run_until, small_world, tap_config, truth
-from tests.tap_harness import MOSCOW, run_tap
+from tests.tap_harness import MOSCOW, bookmarks_of, run_tap
 
 WINDOW_DAYS = 1
 PARENTS = frozenset({"calls", "goals", "offline_messages"})
@@ -46,7 +46,7 @@ def check_resume(sim: Sandbox, cfg: dict[str, Any], streams: frozenset[str], kil
     assert cmp.ok, cmp.detail
     if not bound_duplicates:
         return
-    bookmarks = (first.last_state or {}).get("bookmarks", {})
+    bookmarks = bookmarks_of(first.last_state or {})
     lookback = dt.timedelta(days=int(cfg["lookback_days"]))
     window = dt.timedelta(days=WINDOW_DAYS)
     for stream in streams:

@@ -20,7 +20,18 @@ import msgspec
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import OTHER_KEYS, REPORTS, Run, as_emitted, discover, keys_of, multiset, run_tap, select
+from tests.tap_harness import (
+    OTHER_KEYS,
+    REPORTS,
+    Run,
+    as_emitted,
+    bookmarks_of,
+    discover,
+    keys_of,
+    multiset,
+    run_tap,
+    select,
+)
 from tools.specdoc import ROOT
 
 START, DAYS = "2026-01-01", 6
@@ -110,7 +121,7 @@ def test_an_account_that_knows_only_the_spec_fields():
             if stream == "chat_messages":  # `id` refused: the tap's stand-in (see the test below)
                 emitted = without(emitted, "id")
             assert multiset(emitted) == multiset(expected), stream
-        bookmarks = first.state["bookmarks"]
+        bookmarks = bookmarks_of(first.state)
         assert sorted(bookmarks["calls"]["refused_fields"]) == sorted(public_only("calls"))
 
         mark = len(sim.log)
@@ -120,17 +131,17 @@ def test_an_account_that_knows_only_the_spec_fields():
         assert second.records["calls"]  # the look-back reads again: the same records, the same fields
         for stream in sorted(ALL):
             assert not multiset(second.records[stream]) - multiset(first.records[stream]), stream
-        assert second.state["bookmarks"]["calls"]["refused_fields"] == bookmarks["calls"]["refused_fields"]
+        assert bookmarks_of(second.state)["calls"]["refused_fields"] == bookmarks["calls"]["refused_fields"]
 
         stale = json.loads(json.dumps(first.state))
-        for bookmark in stale["bookmarks"].values():
+        for bookmark in bookmarks_of(stale).values():
             for name in bookmark.get("refused_fields", {}):
                 bookmark["refused_fields"][name] = "2020-01-01T00:00:00+00:00"
         mark = len(sim.log)
         third = run_tap(cfg, catalog=select(catalog, {"calls"}), state=stale)
         assert third.returncode == 0, third.stderr[-3000:]
         assert refusals(sim, mark)["get.calls_report"] == len(public_only("calls"))
-        asked = third.state["bookmarks"]["calls"]["refused_fields"]
+        asked = bookmarks_of(third.state)["calls"]["refused_fields"]
         assert sorted(asked) == sorted(public_only("calls"))
         assert "2020-01-01T00:00:00+00:00" not in asked.values()  # refused again: remembered anew
 
@@ -144,10 +155,10 @@ def test_an_account_that_gains_a_field_gets_it_after_30_days():
         run = run_tap(cfg, catalog=catalog, state=state)
         assert run.returncode == 0, run.stderr[-3000:]
         assert all("cpn_region_id" not in e.params["fields"] for e in sim.log if e.method == "get.calls_report")
-        assert "cpn_region_id" in run.state["bookmarks"]["calls"]["refused_fields"]
+        assert "cpn_region_id" in bookmarks_of(run.state)["calls"]["refused_fields"]
 
         # 30 days on, or a date the tap cannot read: asked again
-        state["bookmarks"]["calls"]["refused_fields"] = {"cpn_region_id": "2026-01-01T00:00:00+00:00",
+        bookmarks_of(state)["calls"]["refused_fields"] = {"cpn_region_id": "2026-01-01T00:00:00+00:00",
                                                          "tags": "not a date"}
         mark = len(sim.log)
         run = run_tap(cfg, catalog=catalog, state=state)
@@ -155,7 +166,7 @@ def test_an_account_that_gains_a_field_gets_it_after_30_days():
         assert all({"cpn_region_id", "tags"} <= set(e.params["fields"])
                    for e in sim.log[mark:] if e.method == "get.calls_report")
         assert "cpn_region_id" in run.records["calls"][0]
-        assert "cpn_region_id" not in run.state["bookmarks"]["calls"].get("refused_fields", {})
+        assert "cpn_region_id" not in bookmarks_of(run.state)["calls"].get("refused_fields", {})
 
 
 def null_message_ids(sim: Sandbox) -> None:
@@ -204,7 +215,8 @@ def test_a_goal_ext_id_sent_as_a_number_is_emitted_as_a_string():
     goals = TapCoMagic(config={"sandbox": True, "start_date": START}).streams["goals"]
     rows = goals.record_decoder(msgspec.Raw(b'[{"id": 1, "ext_id": 31337}, {"id": 2, "ext_id": "x-9"}]'))
     assert [(r["id"], r["ext_id"]) for r in rows] == [(1, "31337"), (2, "x-9")]
-    assert goals.post_process({"id": 2, "ext_id": "g-7"}) == {"id": 2, "ext_id": "g-7"}
+    assert goals.post_process({"id": 2, "ext_id": "g-7"}) == {"id": 2, "ext_id": "g-7",
+                                                             "customer_id": goals.account.customer_id}
 
 
 def test_a_refused_field_costs_one_request_however_many_run_in_parallel():
@@ -216,4 +228,4 @@ def test_a_refused_field_costs_one_request_however_many_run_in_parallel():
         assert run.returncode == 0, run.stderr[-3000:]
         assert refusals(sim)["get.visitors_report"] == len(refused)
         assert multiset(run.records["visitors"]) == multiset(truth(sim, "visitors", run))
-        assert sorted(run.state["bookmarks"]["visitors"]["refused_fields"]) == sorted(refused)
+        assert sorted(bookmarks_of(run.state)["visitors"]["refused_fields"]) == sorted(refused)

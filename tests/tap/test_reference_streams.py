@@ -14,7 +14,7 @@ import pytest
 
 from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tap_comagic.tap import TapCoMagic
-from tests.tap_harness import as_emitted, by_key, discover, run_tap, select
+from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, run_tap, select
 
 START = "2026-01-01"
 # stream -> (API method, primary key); written from the issue, not from the tap
@@ -212,7 +212,7 @@ def test_a_second_run_reads_only_the_days_since_the_bookmark():
         catalog = select(discover(cfg), streams)
         first = run_tap(cfg, catalog=catalog)
         assert first.returncode == 0, first.stderr[-3000:]
-        assert {s: first.state["bookmarks"][s]["replication_key_value"] for s in streams} == dict.fromkeys(
+        assert {s: bookmarks_of(first.state)[s]["replication_key_value"] for s in streams} == dict.fromkeys(
             streams, "2026-01-03")
         sim.log.clear()
         second = run_tap(tap_config(sim, "2026-01-05 23:59:59"), catalog=catalog, state=first.state)
@@ -226,7 +226,7 @@ def test_a_second_run_reads_only_the_days_since_the_bookmark():
         assert len(requests_of(sim, "get.campaign_daily_stat")) == 2 * sites  # 01-03..04 and 01-05
         assert len(requests_of(sim, "get.sites")) == 1  # the parent, read whole, for its ids only
         assert "sites" not in second.records
-        assert second.state["bookmarks"]["ct_summary"]["replication_key_value"] == "2026-01-05"
+        assert bookmarks_of(second.state)["ct_summary"]["replication_key_value"] == "2026-01-05"
 
 
 def test_reference_tables_page_by_page_size():

@@ -19,6 +19,7 @@ from tap_comagic.client import CoMagicStream
 from tap_comagic.reports import ReportStream
 from tap_comagic.sandbox import Sandbox
 from tests.reliability_helpers import catalog, run_in_process, small_world, tap_config
+from tests.tap_harness import bookmarks_of
 
 
 def test_the_sdk_calls_both_overrides_once_per_record(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,6 +51,6 @@ def test_a_run_stopped_by_the_daily_limit_leaves_no_sdk_progress_markers_in_its_
                              catalog=catalog({"calls", "chats", "chat_messages", "goals"}))
     assert run.exit_code == 0
     assert [w for w in run.warnings if "daily" in w.lower()], "the budget did not stop the run: nothing tested"
-    final = run.states[-1]["bookmarks"]
+    final = bookmarks_of(run.states[-1])
     assert {key for bookmark in final.values() for key in bookmark} <= {
-        "replication_key", "replication_key_value", "resume_from", "refused_fields"}, final
+        "context", "replication_key", "replication_key_value", "resume_from", "refused_fields"}, final

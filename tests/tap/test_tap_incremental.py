@@ -8,7 +8,7 @@ import math
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import as_emitted, by_key, discover, multiset, run_tap, select
+from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, multiset, run_tap, select
 
 START = "2026-01-01"
 
@@ -31,7 +31,7 @@ def test_second_run_reemits_exactly_the_lookback_with_late_and_changed_records()
         assert second.returncode == 0, second.stderr[-2000:]
 
         # the second run starts at bookmark - lookback_days and reads to the end, nothing older
-        bookmark = dt.datetime.fromisoformat(first.state["bookmarks"]["calls"]["replication_key_value"])
+        bookmark = dt.datetime.fromisoformat(bookmarks_of(first.state)["calls"]["replication_key_value"])
         resume = (bookmark - dt.timedelta(days=5)).replace(tzinfo=None)
         expected = [as_emitted(r, second.schemas["calls"]) for r in sim.truth(
             "get.calls_report", resume.strftime("%Y-%m-%d %H:%M:%S"), end)]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import REPORTS, as_emitted, by_key, discover, keys_of, multiset, run_tap, select
+from tests.tap_harness import REPORTS, as_emitted, bookmarks_of, by_key, discover, keys_of, multiset, run_tap, select
 from tools.specdoc import ROOT
 
 START, DAYS, WINDOW, PAGE = "2026-01-01", 200, 30, 500
@@ -145,7 +145,7 @@ def test_deselected_fields_are_neither_requested_nor_emitted():
 
 def test_state_bookmarks_are_the_newest_values_with_offsets(world):
     _, run = world
-    bookmarks = run.state["bookmarks"]
+    bookmarks = bookmarks_of(run.state)
     for stream, (_, _, rk) in REPORTS.items():
         newest = max(dt.datetime.fromisoformat(r[rk]) for r in run.records[stream])
         value = bookmarks[stream]["replication_key_value"]
