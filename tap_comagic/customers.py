@@ -50,6 +50,12 @@ class _AgentTable(ReferenceStream):
 
     @property
     @override
+    def scope_state(self) -> dict[str, Any]:
+        kept: dict[str, Any] = self.__dict__.setdefault("_no_state", {})  # the agent's lists keep no state
+        return kept
+
+    @property
+    @override
     def requested_fields(self) -> list[str]:
         return list(self.fields)  # get.customer_users' own customer_id among them
 

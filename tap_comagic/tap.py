@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, NoReturn
@@ -237,13 +237,13 @@ class TapCoMagic(Tap):
             return [Customer(None, settings.user_id)]
         try:
             rows = {table: list(table(self, self.run).table(None)) for table in (AgentCustomers, AgentCustomerUsers)}
+            chosen, unreadable = choose(settings, rows[AgentCustomers], rows[AgentCustomerUsers])
         except SkipStream as exc:
             refused = TapError(f"`customers` needs an agent (partner) token: get.customers refused this one ({exc}); "
                                "remove `customers` to read the token's own account")
             raise StopRun(refused, "customers") from None
         except Exception as exc:
             raise as_stop(exc, "customers") from None
-        chosen, unreadable = choose(settings, rows[AgentCustomers], rows[AgentCustomerUsers])
         assert self.run.progress is not None
         for cid, reason in unreadable:
             self.run.progress.tally(cid, "*").skipped = reason
@@ -257,12 +257,7 @@ class TapCoMagic(Tap):
             account = self.account_of(customer)
         except StopRun as stop:
             return self.end_account(stop, customer.id)
-        settings = self.settings.in_zone(account.zone)
-        self.reading = RunContext(settings, account, self.run.connection, self.run.user_agent, self.run.write_state,
-                                  self.run.progress)
-        self._account_streams = None
-        if settings.customers is None:
-            adopt_unpartitioned(self.state, account.scope)
+        self.read_account(account)
         streams = [s.name for s in self.streams.values()
                    if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
         assert self.run.progress is not None
@@ -272,6 +267,29 @@ class TapCoMagic(Tap):
         except StopRun as stop:
             return self.end_account(stop, account.customer_id)
         return True
+
+    def read_account(self, account: Account) -> None:
+        """From now on ``streams`` are those of ``account``."""
+        settings = self.settings.in_zone(account.zone)
+        self.reading = RunContext(settings, account, self.run.connection, self.run.user_agent, self.run.write_state,
+                                  self.run.progress)
+        self._account_streams = None
+        if settings.customers is None:
+            adopt_unpartitioned(self.state, account.scope)
+
+    # final in the SDK, like sync_all: the other entry of a run (`--test`, the SDK's standard tests)
+    @override  # type: ignore[misc]
+    def run_sync_dry_run(self, dry_run_record_limit: int | None = 1, streams: Iterable[Stream] | None = None) -> bool:
+        """The SDK's dry run, of the first account a run reads (looked up as sync_all does)."""
+        if streams is None:
+            try:
+                first = self.customers()[:1]
+                if first:
+                    self.read_account(self.account_of(first[0]))
+            except StopRun as stop:
+                self.end_account(stop)
+                return False
+        return super().run_sync_dry_run(dry_run_record_limit, streams)
 
     def account_of(self, customer: Customer) -> Account:
         """The account ``customer`` names, as get.account describes it: its id (the client id an agent

@@ -158,6 +158,11 @@ class Killed:
     lines_read: int = 0
     finished: bool = False
     kinds: list[str] = field(default_factory=list)  # per line read: "STATE" or the RECORD's stream
+    owners: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # each record's customer_id
+
+    def of(self, stream: str, customer_id: int) -> list[dict[str, Any]]:
+        """The records of ``stream`` that name account ``customer_id``."""
+        return [r for r, owner in zip(self.records[stream], self.owners[stream], strict=True) if owner == customer_id]
 
 
 def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] | None = None,
@@ -182,7 +187,9 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
                 if msg.get("type") not in ("RECORD", "STATE"):
                     continue
                 if msg["type"] == "RECORD":
-                    out.records[msg["stream"]].append(account_of(msg)[1])
+                    account, record = account_of(msg)
+                    out.records[msg["stream"]].append(record)
+                    out.owners[msg["stream"]].append(account)
                     out.kinds.append(msg["stream"])
                 else:
                     out.last_state = msg["value"]

@@ -55,6 +55,7 @@ class Run:
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key_properties of the SCHEMA messages
     states: list[dict[str, Any]] = field(default_factory=list)
     accounts: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))  # stream -> customer_id
+    owners: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # each record's customer_id
     stderr: str = ""
     stdout: str = ""
     returncode: int = 0
@@ -62,6 +63,10 @@ class Run:
     @property
     def state(self) -> dict[str, Any]:
         return self.states[-1] if self.states else {}
+
+    def of(self, stream: str, customer_id: int) -> list[dict[str, Any]]:
+        """The records of ``stream`` that name account ``customer_id``."""
+        return [r for r, owner in zip(self.records[stream], self.owners[stream], strict=True) if owner == customer_id]
 
 
 def tap_command(folder: str, config: dict[str, Any], state: dict[str, Any] | None = None,
@@ -106,6 +111,7 @@ def read_message(run: Run, msg: dict[str, Any]) -> None:
     if msg.get("type") == "RECORD":
         account, record = account_of(msg)
         run.accounts[msg["stream"]][account] += 1
+        run.owners[msg["stream"]].append(account)
         run.records[msg["stream"]].append(record)
     elif msg.get("type") == "SCHEMA":
         run.schemas[msg["stream"]] = msg["schema"]
@@ -131,15 +137,15 @@ def bookmarks_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def local_to_rfc3339(value: Any) -> Any:
-    """The simulator's naive Moscow time as the RFC 3339 string the tap promises."""
+def local_to_rfc3339(value: Any, zone: ZoneInfo = MOSCOW) -> Any:
+    """The simulator's naive account time (Moscow unless ``zone``) as the RFC 3339 string the tap promises."""
     if isinstance(value, str) and len(value) == 19 and value[10] == " ":
-        moment = dt.datetime.fromisoformat(value).replace(tzinfo=MOSCOW)
+        moment = dt.datetime.fromisoformat(value).replace(tzinfo=zone)
         return moment.isoformat()
     return value
 
 
-def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None, zone: ZoneInfo = MOSCOW) -> dict[str, Any]:
     """A truth record in the shape the tap should emit: every account-local date-time, nested ones
     too, as RFC 3339 with the account's offset (``schema`` is accepted for symmetry, not needed)."""
 
@@ -148,7 +154,7 @@ def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None) -> 
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        return local_to_rfc3339(value)
+        return local_to_rfc3339(value, zone)
 
     out: dict[str, Any] = walk(record)
     return out

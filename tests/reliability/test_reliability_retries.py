@@ -68,7 +68,7 @@ def test_giving_up_after_the_retries_fails_in_one_line(always_5xx: tuple[int, Ru
     assert "Traceback" not in run.stderr
     errors = error_lines(run.stderr)
     assert len(errors) == 1, errors
-    assert "get.goals_report" in errors[0]
+    assert "get.account" in errors[0]  # the run's first request: it looks the account up
     assert "HTTP 5" in errors[0]
     assert "`max_retries`" in errors[0]  # what to do: raise it, or check the API's status
 
@@ -90,12 +90,12 @@ def test_a_request_past_the_timeout_is_retried() -> None:
 def test_a_fatal_error_fails_at_once_naming_method_mnemonic_and_field() -> None:
     with Sandbox(small_world(blocked_tokens=("comagic-sandbox-key",))) as sim:
         run = run_tap(tap_config(sim), catalog=catalog({"goals"}), timeout=60)
-        attempts = [e for e in sim.log if e.method == "get.goals_report"]
+        attempts = [e for e in sim.log if e.method == "get.account"]  # the run's first request
     assert run.returncode == 1
     assert len(attempts) == 1, "a fatal error must not be retried"
     errors = error_lines(run.stderr)
     assert len(errors) == 1, errors
-    assert "get.goals_report" in errors[0]
+    assert "get.account" in errors[0]
     assert "access_token_blocked" in errors[0]
     assert "access_token" in errors[0].split("access_token_blocked", 1)[1]  # the field, after the mnemonic
     assert retry_lines(run.stderr) == []

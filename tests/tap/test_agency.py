@@ -1,0 +1,315 @@
+"""Agency mode (issue 11): an agent token reads every client in one run, each row marked with its account.
+
+The simulator plays the agency of ``agency_demo``: clients 5001 (Moscow) and 5002 (Yekaterinburg) with
+their own data, 5003 which does not white-list the agent's IP, and 5004, archived (not listed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tap_comagic.sandbox import CustomerConfig, Sandbox, agency_demo
+from tests.reliability_helpers import error_lines, log_lines, run_until
+from tests.tap_harness import Run, as_emitted, discover, multiset, run_tap, select
+
+AGENT_KEY = "agent-key-0123456789"
+START, END = "2026-01-01", "2026-01-12 23:59:59"
+SIZES = {"days": 12, "calls_per_day": 8, "chats_per_day": 3, "goals_per_day": 4, "offline_messages_per_day": 2,
+         "visitor_sessions_per_day": 6, "api_requests_per_day": 3}
+ZONES = {5001: ZoneInfo("Europe/Moscow"), 5002: ZoneInfo("Asia/Yekaterinburg")}
+READABLE = (5001, 5002)
+# stream -> (method, key without customer_id); a report, a child fed ids, one fed windows, a v3 report
+# (customer_id instead of user_id) and reference tables
+STREAMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "calls": ("get.calls_report", ("id",)),
+    "call_legs": ("get.call_legs_report", ("id",)),
+    "chats": ("get.chats_report", ("id",)),
+    "chat_messages": ("get.chat_messages_report", ("id",)),
+    "goals": ("get.goals_report", ("id",)),
+    "api_requests": ("get.api_requests_report", ()),
+    "sites": ("get.sites", ("id",)),
+    "campaigns": ("get.campaigns", ("id",)),
+    "account": ("get.account", ("app_id",)),
+}
+
+
+def agency(**changes: Any) -> Any:
+    return replace(agency_demo(agent_key=AGENT_KEY, start=START, **SIZES), **changes)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Sandbox]:
+    with Sandbox(agency()) as sb:
+        yield sb
+
+
+def config(sim: Sandbox, **changes: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"api_url": sim.url, "access_token": AGENT_KEY, "customers": "all", "start_date": START,
+                           "end_date": END, "window_days": 5, "page_size": 40, "retry_backoff_seconds": 0.01}
+    cfg.update(changes)
+    return {k: v for k, v in cfg.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def catalog(sim: Sandbox) -> dict[str, Any]:
+    return select(discover(config(sim)), set(STREAMS))
+
+
+def truth(sim: Sandbox, stream: str, customer: int) -> list[dict[str, Any]]:
+    """What ``stream`` should emit for one client, as the tap emits it (in the client's time zone)."""
+    method = STREAMS[stream][0]
+    if stream == "chat_messages":
+        chats = sim.truth("get.chats_report", START + " 00:00:00", END, customer_id=customer)
+        rows = sim.truth(method, customer_id=customer, chat_ids=[c["id"] for c in chats])
+    elif stream in ("sites", "campaigns", "account"):
+        rows = sim.truth(method, customer_id=customer)
+    else:
+        rows = sim.truth(method, START + " 00:00:00", END, customer_id=customer)
+    return [as_emitted(r, zone=ZONES[customer]) for r in rows]
+
+
+def same(emitted: list[dict[str, Any]], expected: list[dict[str, Any]], key: tuple[str, ...]) -> bool:
+    if not key:
+        return multiset(emitted) == multiset(expected)
+    got = {tuple(r[k] for k in key): r for r in emitted}
+    return len(got) == len(emitted) and got == {tuple(r[k] for k in key): r for r in expected}
+
+
+def warnings(run: Run) -> list[str]:
+    return log_lines(run.stderr, "WARNING")
+
+
+def summary(run: Run) -> list[str]:
+    lines = run.stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if "Summary: customer x stream" in line)
+    return lines[start:]
+
+
+# ---- one run, every client ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def first(sim: Sandbox, catalog: dict[str, Any]) -> Run:
+    run = run_tap(config(sim), catalog=catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def test_all_clients_each_exactly_keyed_by_customer(sim: Sandbox, first: Run) -> None:
+    for stream, (_, key) in STREAMS.items():
+        assert set(first.accounts[stream]) == set(READABLE), stream  # 5003 refused, 5004 archived
+        for customer in READABLE:
+            expected = truth(sim, stream, customer)
+            assert expected, (stream, customer)
+            assert same(first.of(stream, customer), expected, key), (stream, customer)
+    # the clients' data differ: a tap reading one client twice would fail above, and this says so plainly
+    assert first.of("calls", 5001) != first.of("calls", 5002)
+
+
+def test_each_client_is_read_in_its_own_time_zone(first: Run) -> None:
+    assert {r["start_time"][-6:] for r in first.of("calls", 5001)} == {"+03:00"}
+    assert {r["start_time"][-6:] for r in first.of("calls", 5002)} == {"+05:00"}
+
+
+def test_the_unreachable_client_is_one_warning_and_a_summary_line(first: Run) -> None:
+    about = [w for w in warnings(first) if "5003" in w]
+    assert len(about) == 1, warnings(first)
+    assert "ip_not_whitelisted" in about[0]
+    table = summary(first)
+    assert [line for line in table if " 5003 " in line and "ip_not_whitelisted" in line], table
+    assert not [line for line in first.stderr.splitlines() if "5004" in line]  # archived: not even listed
+    for customer in READABLE:
+        assert [line for line in table if f" {customer}  calls " in line], table
+
+
+def test_state_holds_one_partition_per_client(first: Run) -> None:
+    for stream in ("calls", "chats", "chat_messages", "call_legs", "goals"):
+        contexts = [p["context"] for p in first.state["bookmarks"][stream]["partitions"]]
+        assert sorted(c["customer_id"] for c in contexts) == list(READABLE), stream
+
+
+def test_a_second_run_with_the_state_reads_under_a_fifth(sim: Sandbox, catalog: dict[str, Any], first: Run) -> None:
+    second = run_tap(config(sim, lookback_days=1), catalog=catalog, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    before = sum(len(rows) for rows in first.records.values())
+    after = sum(len(rows) for rows in second.records.values())
+    assert 0 < after < 0.2 * before, (after, before)
+
+
+def test_fail_on_skip_makes_a_skip_fatal_after_the_others(sim: Sandbox, catalog: dict[str, Any], first: Run) -> None:
+    run = run_tap(config(sim, fail_on_skip=True), catalog=catalog)
+    assert run.returncode == 1
+    assert first.accounts["calls"] == run.accounts["calls"]  # the readable clients still complete
+    assert sorted(p["context"]["customer_id"] for p in run.state["bookmarks"]["calls"]["partitions"]) == [5001, 5002]
+    assert len(error_lines(run.stderr)) == 1, error_lines(run.stderr)
+
+
+# ---- a client's own token ------------------------------------------------------------------------------
+
+def test_a_client_token_names_its_app_id_in_every_record(sim: Sandbox, catalog: dict[str, Any]) -> None:
+    run = run_tap(config(sim, access_token="client-5002-key", customers=None), catalog=catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for stream, (_, key) in STREAMS.items():
+        assert set(run.accounts[stream]) == {5002}, stream
+        assert same(run.records[stream], truth(sim, stream, 5002), key), stream  # in its zone, from get.account
+
+
+# ---- state per client ----------------------------------------------------------------------------------
+
+def test_a_client_added_later_starts_at_start_date_and_a_removed_one_keeps_its_bookmarks(
+        sim: Sandbox, catalog: dict[str, Any]) -> None:
+    one = run_tap(config(sim, customers=[5001]), catalog=catalog)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert set(one.accounts["calls"]) == {5001}
+    both = run_tap(config(sim, customers=[5001, 5002], lookback_days=1), catalog=catalog, state=one.state)
+    assert both.returncode == 0, both.stderr[-3000:]
+    assert same(both.of("calls", 5002), truth(sim, "calls", 5002), ("id",))  # from start_date
+    assert 0 < len(both.of("calls", 5001)) < len(truth(sim, "calls", 5001)) / 3  # the look-back only
+    other = run_tap(config(sim, customers=[5002], lookback_days=1), catalog=catalog, state=both.state)
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert set(other.accounts["calls"]) == {5002}
+    kept = [p for p in other.state["bookmarks"]["calls"]["partitions"] if p["context"]["customer_id"] == 5001]
+    was = [p for p in both.state["bookmarks"]["calls"]["partitions"] if p["context"]["customer_id"] == 5001]
+    assert kept
+    assert kept == was
+
+
+def test_a_killed_run_resumes_every_client_from_its_own_windows(sim: Sandbox, catalog: dict[str, Any]) -> None:
+    cfg = config(sim, window_days=1, lookback_days=0)
+    calls_only = select(discover(cfg), {"calls"})
+    total = {c: len(truth(sim, "calls", c)) for c in READABLE}
+    # killed once the second client's calls are half read
+    killed = run_until(cfg, catalog=calls_only, kill_after=total[5001] + total[5002] // 2)
+    assert not killed.finished
+    resumed = run_tap(cfg, catalog=calls_only, state=killed.last_state)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 5001 not in resumed.accounts["calls"]  # finished before the kill: nothing read again
+    assert same(killed.of("calls", 5001), truth(sim, "calls", 5001), ("id",))
+    before = killed.of("calls", 5002)
+    assert before
+    again = [r for r in resumed.of("calls", 5002) if r in before]
+    per_day = len(truth(sim, "calls", 5002)) / SIZES["days"]
+    assert len(again) <= 2 * per_day  # at most the one-day window the kill cut, read again
+    union = {r["id"]: r for r in before + resumed.of("calls", 5002)}
+    assert same(list(union.values()), truth(sim, "calls", 5002), ("id",))
+
+
+# ---- one client's rights, limits and failures are that client's alone ----------------------------------
+
+def test_a_stream_the_user_may_not_read_is_skipped_for_that_client_only(sim: Sandbox, catalog: dict[str, Any]) -> None:
+    run = run_tap(config(sim, customer_user_ids={"5002": 70022}), catalog=catalog)  # 70022 may not read chats
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert set(run.accounts["chats"]) == {5001}
+    assert set(run.accounts["calls"]) == set(READABLE)
+    assert [w for w in warnings(run) if "'chats' of customer 5002" in w and "forbidden" in w], warnings(run)
+    assert [line for line in summary(run) if " 5002  chats " in line and "forbidden" in line]
+
+
+def test_one_clients_daily_limit_stops_that_client_only() -> None:
+    demo = agency()
+    poor = replace(demo.customers[0], account=replace(demo.customers[0].account, day_limit=3))
+    with Sandbox(replace(demo, customers=(poor, *demo.customers[1:]))) as sb:
+        cfg = config(sb, window_days=1)
+        run = run_tap(cfg, catalog=select(discover(cfg), {"calls", "goals"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert [w for w in warnings(run) if "customer 5001" in w and "daily" in w], warnings(run)
+        assert same(run.of("calls", 5002), truth(sb, "calls", 5002), ("id",))
+        assert same(run.of("goals", 5002), truth(sb, "goals", 5002), ("id",))
+        assert len(run.of("calls", 5001)) < len(truth(sb, "calls", 5001))
+
+
+def test_progress_lines_and_summary_name_accounts_never_secrets(sim: Sandbox, catalog: dict[str, Any]) -> None:
+    run = run_tap(config(sim, progress_seconds=1), catalog=catalog, env={"LOGLEVEL": "DEBUG"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert AGENT_KEY not in run.stderr + run.stdout
+    table = summary(run)
+    for customer in READABLE:
+        for stream in ("calls", "chat_messages", "sites"):
+            line = next(line for line in table if f" {customer}  {stream} " in line)
+            assert f" {len(run.of(stream, customer)):,} " in line, line  # the records it emitted
+
+
+# ---- bad input: one clear line each ---------------------------------------------------------------------
+
+def one_line(sim: Sandbox, cfg: dict[str, Any], *names: str) -> None:
+    run = run_tap(cfg, catalog=select(discover(config(sim)), {"calls"}))
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    errors = error_lines(run.stderr)
+    assert len(errors) == 1, errors or run.stderr[-2000:]
+    for name in names:
+        assert name in errors[0], (name, errors[0])
+    assert not run.records
+    assert AGENT_KEY not in run.stderr
+
+
+@pytest.mark.parametrize(("customers", "names"), [
+    (5001, ("`customers`", '"all"')),
+    ({"id": 5001}, ("`customers`",)),
+    ("5001,x", ("`customers`", "'x'")),
+    ([], ("`customers`",)),
+    ([5001, 5009], ("`customers`", "5009", "get.customers")),
+    ([5004], ("`customers`", "5004", "archived")),
+])
+def test_customers_of_a_wrong_type_or_unknown_are_one_line(sim: Sandbox, customers: Any,
+                                                           names: tuple[str, ...]) -> None:
+    one_line(sim, config(sim, customers=customers), *names)
+
+
+def test_customers_with_a_client_token_is_one_line(sim: Sandbox) -> None:
+    one_line(sim, config(sim, access_token="client-5001-key"), "`customers`", "agent", "forbidden")
+
+
+def test_customers_with_user_id_is_one_line(sim: Sandbox) -> None:
+    one_line(sim, config(sim, user_id=70011), "`customers`", "`user_id`")
+
+
+def test_a_user_of_another_client_is_one_line(sim: Sandbox) -> None:
+    one_line(sim, config(sim, customers=[5001], customer_user_ids={"5001": 70021}), "`customer_user_ids`", "70021")
+
+
+def test_a_customer_without_users() -> None:
+    """Asked for by id: one line. Found by "all": skipped, with a warning and a summary line."""
+    lonely = CustomerConfig(id=5005, name="Без пользователей", account=agency().customers[0].account)
+    with Sandbox(replace(agency(), customers=(*agency().customers, lonely))) as sb:
+        one_line(sb, config(sb, customers=[5001, 5005]), "5005", "no user")
+        cfg = config(sb)
+        run = run_tap(cfg, catalog=select(discover(cfg), {"goals"}))
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert set(run.accounts["goals"]) == set(READABLE)
+        assert [w for w in warnings(run) if "5005" in w and "no user" in w]
+
+
+def test_the_users_chosen_by_default_are_the_lowest_ids(sim: Sandbox) -> None:
+    cfg = config(sim, customers=[5002])
+    chosen = select(discover(cfg), {"calls"})
+    since = len(sim.log)
+    run = run_tap(cfg, catalog=chosen)
+    assert run.returncode == 0, run.stderr[-2000:]
+    users = {e.params.get("user_id") for e in sim.log[since:] if e.method == "get.calls_report"}
+    assert users == {70021}
+
+
+def test_every_stream_reads_each_client_as_its_own_token_does(sim: Sandbox) -> None:
+    """Issue 12's reference tables and summaries too: an agent's run holds, per client, exactly what the
+    client's own key reads (a short range: the summaries cost a request per day and site)."""
+    short = {"end_date": "2026-01-03 23:59:59"}
+    cfg = config(sim, **short)
+    everything = select(discover(cfg), set(discover_names(cfg)))
+    agent = run_tap(cfg, catalog=everything)
+    assert agent.returncode == 0, agent.stderr[-3000:]
+    for customer in READABLE:
+        own = run_tap(config(sim, access_token=f"client-{customer}-key", customers=None, **short), catalog=everything)
+        assert own.returncode == 0, own.stderr[-3000:]
+        for stream in discover_names(cfg):
+            assert set(own.accounts[stream]) <= {customer}, stream
+            assert multiset(agent.of(stream, customer)) == multiset(own.records[stream]), (stream, customer)
+        assert len([s for s in discover_names(cfg) if own.records[s]]) >= 20, "too few streams hold data"
+
+
+def discover_names(cfg: dict[str, Any]) -> list[str]:
+    return [entry["tap_stream_id"] for entry in discover(cfg)["streams"]]
