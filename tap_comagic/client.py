@@ -492,7 +492,7 @@ class CoMagicStream(RESTStream[int]):
 
     @property
     def of_account(self) -> str:
-        """" of customer N", where a run reads several accounts (for messages)."""
+        """The words ' of customer N' where a run reads several accounts, for messages naming the stream."""
         return f" of customer {self.account.customer_id}" if self.settings.customers else ""
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:

@@ -22,6 +22,7 @@ class Tally:
     requests: int = 0
     seconds: float = 0.0
     skipped: str | None = None  # why the stream (or, as stream "*", the whole account) was skipped
+    stopped: str | None = None  # why it stopped before its end (the daily limit, a failure)
 
 
 class Progress:
@@ -105,13 +106,13 @@ class Progress:
 
     def summary(self) -> list[str]:
         """The end-of-run table, one line per account and stream that did something or was skipped."""
-        rows = [t for t in self.tallies if t.records or t.requests or t.skipped]
+        rows = [t for t in self.tallies if t.records or t.requests or t.skipped or t.stopped]
         head = f"{'customer':>10}  {'stream':<22} {'records':>10} {'requests':>9} {'seconds':>8}  skipped"
         lines = ["Summary: customer x stream -> records, requests, seconds, skipped", head]
         for t in rows:
             customer = "" if t.customer_id is None else str(t.customer_id)
             lines.append(f"{customer:>10}  {t.stream:<22} {t.records:>10,} {t.requests:>9,} {t.seconds:>8.1f}  "
-                         f"{t.skipped or ''}".rstrip())
+                         f"{t.skipped or t.stopped or ''}".rstrip())
         records, requests = sum(t.records for t in rows), sum(t.requests for t in rows)
         lines.append(f"{'':>10}  {'total':<22} {records:>10,} {requests:>9,} {self._clock() - self.started:>8.1f}")
         return lines

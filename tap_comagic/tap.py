@@ -214,7 +214,7 @@ class TapCoMagic(Tap):
             try:
                 customers = self.customers()
             except StopRun as stop:
-                ok = self.end_account(stop)
+                ok = self.end_account(stop, streams=())
                 customers = []
             for index, customer in enumerate(customers, 1):
                 ok = self.sync_account(index, len(customers), customer) and ok
@@ -256,7 +256,7 @@ class TapCoMagic(Tap):
         try:
             account = self.account_of(customer)
         except StopRun as stop:
-            return self.end_account(stop, customer.id)
+            return self.end_account(stop, customer.id, streams=())
         self.read_account(account)
         streams = [s.name for s in self.streams.values()
                    if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
@@ -287,7 +287,7 @@ class TapCoMagic(Tap):
                 if first:
                     self.read_account(self.account_of(first[0]))
             except StopRun as stop:
-                self.end_account(stop)
+                self.end_account(stop, streams=())
                 return False
         return super().run_sync_dry_run(dry_run_record_limit, streams)
 
@@ -332,19 +332,21 @@ class TapCoMagic(Tap):
             customer_id if customer.user_id is not None else None)
         return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None)
 
-    def end_account(self, stop: StopRun, customer_id: int | None = None) -> bool:
+    def end_account(self, stop: StopRun, customer_id: int | None = None, streams: Iterable[Stream] | None = None
+                    ) -> bool:
         """A stream ended an account's run. The daily limit: one warning saying when to resume, the state
         saved (True). An account an agent may not read (IP not white-listed, inactive): skipped with one
         warning, when the run reads several (True). Any other error: one clear line, the state of every
-        window finished so far (False: the run exits 1)."""
+        window finished so far (False: the run exits 1). ``streams``: the account's (default: ``streams``)."""
         several = self.settings.customers is not None
+        read = list(self.streams.values() if streams is None else streams)
         who = f"customer {customer_id}: " if several else ""
         assert self.run.progress is not None
         if isinstance(stop.reason, DailyLimitSpent):
-            for stream in self.streams.values():
+            for stream in read:
                 if isinstance(stream, ReportStream):
                     stream.hold_finished()
-            for stream in self.streams.values():
+            for stream in read:
                 # as the SDK does at a stream's end: no starting value, signpost or progress marker stays
                 stream.finalize_state_progress_markers()
             self.state_writer.write_state(self.state)
@@ -352,7 +354,7 @@ class TapCoMagic(Tap):
             if stop.reason.reset_seconds is not None:
                 at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=stop.reason.reset_seconds)
                 when = f" after {at:%Y-%m-%d %H:%M} UTC"
-            self.run.progress.tally(customer_id, stop.stream).skipped = "daily limit spent: resumes next run"
+            self.run.progress.tally(customer_id, stop.stream).stopped = "stopped: daily limit spent (resumes next run)"
             self.logger.warning(
                 "%sThe account's daily API limit is spent (stream '%s'): stopping cleanly with state saved up to "
                 "the last complete window; run again%s to resume.", who, stop.stream, when)
@@ -363,7 +365,7 @@ class TapCoMagic(Tap):
             self.run.progress.tally(customer_id, "*").skipped = f"{reason.mnemonic}: {reason.api_message}".rstrip(": ")
             self.logger.warning("Skipping customer %s: %s", customer_id, reason)
             return True
-        self.run.progress.tally(customer_id, stop.stream).skipped = f"failed: {reason}"
+        self.run.progress.tally(customer_id, stop.stream).stopped = f"failed: {reason}"
         self.logger.error("%s%s", who, reason)
         return False
 
