@@ -146,6 +146,13 @@ class TapCoMagic(Tap):
                 raise TapError(f"the catalog names stream `{entry.tap_stream_id}`, which tap-comagic does not have; "
                                "run discovery again (`--discover`)")
             properties = load_schema(entry.tap_stream_id)[0]["properties"]
+            keyed = bool(vars(STREAMS_BY_NAME[entry.tap_stream_id]).get("primary_keys"))
+            if (keyed and ACCOUNT_COLUMN not in (entry.key_properties or ())) \
+                    or ACCOUNT_COLUMN not in entry.schema.to_dict().get("properties", {}):
+                # a catalog from before records named their account: its keys would merge accounts' rows
+                raise TapError(f"the catalog's stream `{entry.tap_stream_id}` lacks `{ACCOUNT_COLUMN}` (in its schema "
+                               "and at the head of its key_properties), which every record now carries: run "
+                               "discovery again (`--discover`)")
             for breadcrumb, meta in entry.metadata.items():
                 if len(breadcrumb) == 2 and meta.selected and breadcrumb[1] not in properties \
                         and breadcrumb[1] != ACCOUNT_COLUMN:
@@ -314,6 +321,12 @@ class TapCoMagic(Tap):
                                 "(%s)", customer.id, settings.zone)
         except Exception as exc:
             raise as_stop(exc, "account") from None
+        named = _int((info or {}).get("app_id"))
+        if info and customer.id is not None and named not in (None, customer.id):
+            # a server that ignores user_id here answers for the agent's own account: not this client's
+            self.logger.warning("get.account answers for account %s, not customer %s: customer %s is read in "
+                                "`timezone` (%s)", named, customer.id, customer.id, settings.zone)
+            info = None
         info = info or {}
         customer_id = customer.id if customer.id is not None else _int(info.get("app_id"))
         lookup.tally.customer_id = customer_id

@@ -57,6 +57,9 @@ class SandboxConfig:
     customers: tuple[CustomerConfig, ...] = ()
     agent_api_keys: tuple[str, ...] = ()
     agent_users: dict[str, str] = field(default_factory=dict)
+    # get.account called by an agent, which the docs leave open: "user_id" (the client's account, like every
+    # client method), "refuses_user_id" (unexpected_parameters) or "own" (the agent's account, user_id ignored)
+    agent_account: str = "user_id"
 
     # As a database answering LIMIT/OFFSET: rows that tie in the requested sort (with no sort: on the
     # report's date field) come in a different order on each request ...

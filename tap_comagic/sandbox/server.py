@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from .agency import AGENT, OWN, Agency, Principal
 from .agency import METHODS as AGENCY_METHODS
-from .agency import OWN, Agency, Principal
 from .catalog import CATALOG, DATE_FIELD
 from .config import Faults, SandboxConfig
 from .data import BASE, COMM_TYPE, DAY, SOURCES, TYPE_SOURCE, Record, World, dumps
@@ -435,6 +435,11 @@ class Sandbox:
                 limits = self._charge()
             return [b'{"data":[', b",".join(rows), b'],"metadata":' + dumps({"total_items": total, "limits": limits})
                     + b"}"]
+        if method == "get.account" and principal == AGENT and self.config.agent_account != "user_id":
+            if self.config.agent_account == "refuses_user_id" and "user_id" in params:
+                raise ApiError("unexpected_parameters", field="user_id", value=params["user_id"])
+            params = {k: v for k, v in params.items() if k != "user_id"}
+            principal = OWN  # the agent's own account
         self._acting.customer_id = self.agency.named(principal, params)
         acting = self.agency.act(principal, method, params)
         if acting is None:

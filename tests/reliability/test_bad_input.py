@@ -74,6 +74,16 @@ def catalog_with_stream(name: str) -> dict[str, Any]:
     return cat
 
 
+def catalog_before_accounts() -> dict[str, Any]:
+    """A catalog saved before records named their account (no customer_id in schema or key)."""
+    cat = catalog({"goals"})
+    for entry in cat["streams"]:
+        entry["schema"]["properties"].pop("customer_id")
+        entry["key_properties"] = [k for k in entry["key_properties"] if k != "customer_id"]
+        entry["metadata"] = [m for m in entry["metadata"] if m["breadcrumb"] != ["properties", "customer_id"]]
+    return cat
+
+
 CASES = [
     Case("missing credentials", {"access_token": None}, ("`access_token`", "`login`")),
     Case("both auth modes", {"login": "analyst", "password": SECRET_PASSWORD}, ("`access_token`", "`login`")),
@@ -119,6 +129,7 @@ CASES = [
     Case("catalog selects an unknown field", catalog=catalog_with_field("not_in_schema"),
          names=("not_in_schema",)),
     Case("catalog has an unknown stream", catalog=catalog_with_stream("callz"), names=("callz",)),
+    Case("catalog from before customer_id", catalog=catalog_before_accounts(), names=("`customer_id`", "--discover")),
     Case("api key the server rejects", {"access_token": "sk-wrong-0000000000"}, ("access_token",)),
     Case("wrong password", {"access_token": None, "login": "analyst", "password": "pw-wrong-0000"},
          ("auth_error", "`password`")),

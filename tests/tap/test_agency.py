@@ -313,3 +313,16 @@ def test_every_stream_reads_each_client_as_its_own_token_does(sim: Sandbox) -> N
 
 def discover_names(cfg: dict[str, Any]) -> list[str]:
     return [entry["tap_stream_id"] for entry in discover(cfg)["streams"]]
+
+
+@pytest.mark.parametrize("reading", ["refuses_user_id", "own"])
+def test_a_server_whose_get_account_knows_no_user_id(reading: str) -> None:
+    """The docs give get.account no user_id. Refused, or answered for the agent's own account: the clients are
+    still read whole (in `timezone`), each record still names its client, and the account stream is skipped."""
+    with Sandbox(agency(agent_account=reading)) as sb:
+        cfg = config(sb, timezone="Asia/Yekaterinburg", customers=[5002])
+        run = run_tap(cfg, catalog=select(discover(cfg), {"calls", "account"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert same(run.of("calls", 5002), truth(sb, "calls", 5002), ("id",))
+        assert not run.records["account"]
+        assert [w for w in warnings(run) if "get.account" in w and "5002" in w], warnings(run)
