@@ -43,7 +43,6 @@ from tap_comagic.errors import (
     raise_for_error,
 )
 from tap_comagic.pagination import Page, ReportPaginator, read_pages
-from tap_comagic.progress import Tally
 from tap_comagic.shapes import RecordDecoder, load_schema
 
 if TYPE_CHECKING:
@@ -145,7 +144,7 @@ class CoMagicStream(RESTStream[int]):
         self.primary_keys = (ACCOUNT_COLUMN, *declared) if declared else ()
         self.run = run
         self.settings = run.settings
-        self.tally = run.progress.tally(run.account.customer_id, self.name) if run.progress else Tally(None, self.name)
+        self.tally = run.progress.tally(run.account.customer_id, self.name)
         self._dropped_fields: set[str] = set()
         self._fields_settled = False  # an answer has accepted the fields asked for
         self._fields_recalled = False  # the state's refused fields are applied
@@ -231,8 +230,7 @@ class CoMagicStream(RESTStream[int]):
         """One attempt, as the SDK's own request loop makes it (auth, timeout, duration metric, validation)."""
         request = self.authenticator(prepared)
         response = self.requests_session.send(request, timeout=self.timeout, allow_redirects=self.allow_redirects)
-        if self.run.progress is not None:
-            self.run.progress.count_request(self.tally)
+        self.run.progress.count_request(self.tally)
         tags: dict[str, Any] = {
             metrics.Tag.STREAM: self.name, metrics.Tag.ENDPOINT: self.path,
             metrics.Tag.HTTP_STATUS_CODE: response.status_code,
@@ -470,9 +468,8 @@ class CoMagicStream(RESTStream[int]):
         """The stream's records (see ``read``); what ends the run leaves as :class:`StopRun`."""
         if self.skipped:
             return
-        progress = self.run.progress
-        if progress is not None and self.parent_stream_type is None:
-            progress.at_stream(self.name)
+        if self.parent_stream_type is None:
+            self.run.progress.at_stream(self.name)
         began = time.monotonic()
         try:
             yield from self.read(context)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from tap_comagic.auth import CoMagicAuth
 from tap_comagic.limits import Throttle
+from tap_comagic.progress import Progress
 from tap_comagic.settings import Settings
 from tap_comagic.timezones import FromApi
 
@@ -68,13 +69,13 @@ class RunContext:
     """The settings, the account and the connection, shared by every stream reading one account."""
 
     def __init__(self, settings: Settings, account: Account, connection: Connection,
-                 user_agent: str, write_state: Callable[[], None], progress: Any = None) -> None:
+                 user_agent: str, write_state: Callable[[], None], progress: Progress) -> None:
         self.settings = settings
         self.account = account
         self.user_agent = user_agent
         self.connection = connection
         self.write_state = write_state  # a STATE message of the whole state, if it changed since the last
-        self.progress = progress  # the run's progress.Progress, if one watches
+        self.progress = progress  # the run's counts, progress lines and summary
 
     def reading(self, account: Account) -> RunContext:
         """The same run, reading another account."""

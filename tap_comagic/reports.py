@@ -185,8 +185,7 @@ class ReportStream(CoMagicStream):
         todo = list(reversed(plan(start, end, self.settings.window_days)))
         progress, done = self.run.progress, 0
         while todo:
-            if progress is not None:
-                progress.at_window(done, done + len(todo))
+            progress.at_window(done, done + len(todo))
             window = todo.pop()
             # The last window asks one second more, so that an exclusive date_till still
             # returns the records of the final second; later ones are dropped below.
@@ -713,8 +712,7 @@ class DayStream(MethodParams, DateKeyed):
         workers = self.account.throttle.parallelism(self.settings.max_parallel_requests) if len(sites) > 1 else 1
         windows = self.day_windows(start, end)
         for done, (first, last) in enumerate(windows):
-            if self.run.progress is not None:
-                self.run.progress.at_window(done, len(windows))
+            self.run.progress.at_window(done, len(windows))
             if workers <= 1:
                 for site in sites:
                     yield from self.dated(site, first, self.read_days(site, first, last, end))

@@ -214,7 +214,6 @@ class TapCoMagic(Tap):
         One account's failure is that account's alone when the run reads several: the others complete,
         and the run exits 1 at its end (also after a skip, with `fail_on_skip`)."""
         progress = self.run.progress
-        assert progress is not None
         progress.start()
         ok = True
         try:
@@ -251,7 +250,6 @@ class TapCoMagic(Tap):
             raise StopRun(refused, "customers") from None
         except Exception as exc:
             raise as_stop(exc, "customers") from None
-        assert self.run.progress is not None
         for cid, reason in unreadable:
             self.run.progress.tally(cid, "*").skipped = reason
             self.logger.warning("Skipping customer %s: %s", cid, reason)
@@ -267,7 +265,6 @@ class TapCoMagic(Tap):
         self.read_account(account)
         streams = [s.name for s in self.streams.values()
                    if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
-        assert self.run.progress is not None
         self.run.progress.at_customer(index, total, account.customer_id, streams)
         try:
             super().sync_all()
@@ -354,7 +351,6 @@ class TapCoMagic(Tap):
         several = self.settings.customers is not None
         read = list(self.streams.values() if streams is None else streams)
         who = f"customer {customer_id}: " if several else ""
-        assert self.run.progress is not None
         if isinstance(stop.reason, DailyLimitSpent):
             for stream in read:
                 if isinstance(stream, ReportStream):

@@ -115,13 +115,16 @@ def test_each_client_is_read_in_its_own_time_zone(first: Run) -> None:
     assert {r["start_time"][-6:] for r in first.of("calls", 5002)} == {"+05:00"}
 
 
-def test_the_unreachable_client_is_one_warning_and_a_summary_line(first: Run) -> None:
+def test_the_unreachable_client_is_one_warning_and_a_summary_line(sim: Sandbox, first: Run) -> None:
     about = [w for w in warnings(first) if "5003" in w]
     assert len(about) == 1, warnings(first)
     assert "ip_not_whitelisted" in about[0]
     table = summary(first)
     assert [line for line in table if " 5003 " in line and "ip_not_whitelisted" in line], table
-    assert not [line for line in first.stderr.splitlines() if "5004" in line]  # archived: not even listed
+    # archived: not listed, so never asked for, nor named
+    assert not [e for e in sim.log if e.customer_id == 5004]
+    assert not [line for line in first.stderr.splitlines() if "customer 5004" in line or '"customer_id":5004' in line]
+    assert not [line for line in table if line.rsplit(" | ", 1)[-1].split()[:1] == ["5004"]]
     for customer in READABLE:
         assert [line for line in table if f" {customer}  calls " in line], table
 
