@@ -253,7 +253,8 @@ def test_bookmarks_compare_instants_across_the_offset_change() -> None:
     first, second = "2026-10-25T02:50:00+02:00", "2026-10-25T02:10:00+01:00"  # 00:50 and 01:10 UTC
     mark = {"replication_key": "start_time", "replication_key_value": first}
     # calls reads from where call_legs needs; the streams of a tap not running read the account of no id
-    state = {"bookmarks": {s: {"partitions": [{"context": {"customer_id": None}, **mark}]} for s in ("calls", "call_legs")}}
+    state = {"bookmarks": {s: {"partitions": [{"context": {"customer_id": None}, **mark}]}
+                           for s in ("calls", "call_legs")}}
     tap = TapCoMagic(config={"access_token": "k", "start_date": "2026-10-01", "end_date": "2026-10-31",
                              "timezone": "Europe/Berlin", "lookback_days": 0}, state=state)
     calls: Any = tap.streams["calls"]
