@@ -50,6 +50,47 @@ def run_meltano(project: Path, *args: str, env: dict[str, str] | None = None,
     return result
 
 
+def make_project(path: Path, *install: str) -> Path:
+    """A Meltano project in ``path`` like the repository's (a copy of meltano.yml whose tap is this checkout),
+    installed with ``meltano install INSTALL`` (everything when empty, e.g. ``extractor tap-comagic``)."""
+    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
+    assert "pip_url: -e .\n" in text
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"), encoding="utf-8")
+    run_meltano(path, "install", *install)
+    return path
+
+
+def run_meltano_together(jobs: dict[str, tuple[Path, list[str], dict[str, str]]], logs: Path,
+                         timeout: float = 900) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Start ``meltano ARGS`` in PROJECT for every job (name -> (PROJECT, ARGS, ENV)) at once, then wait for
+    them all; fail the test with the end of the log of any that failed. Each job logs into a file under
+    ``logs`` (not a pipe: a full pipe nobody reads would stall a job while the test waits for another)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    started: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+    try:
+        for name, (project, args, env) in jobs.items():
+            log = logs / f"{name}.log"
+            with log.open("w", encoding="utf-8") as out:
+                started[name] = (subprocess.Popen([executable("meltano"), *args], cwd=project, env=meltano_env(env),
+                                                  stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                  text=True), log)
+        results = {}
+        for name, (process, log) in started.items():
+            code = process.wait(timeout=timeout)
+            results[name] = subprocess.CompletedProcess(process.args, code, log.read_text(encoding="utf-8"), "")
+    finally:
+        for process, _ in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    failed = [f"meltano {' '.join(jobs[name][1])} ({name}) exited {r.returncode}:\n{r.stdout[-6000:]}"
+              for name, r in results.items() if r.returncode != 0]
+    if failed:
+        pytest.fail("\n\n".join(failed))
+    return results
+
+
 def pg_dsn() -> str:
     """The DSN of a throwaway PostgreSQL database (.ci/run starts one); skip without it, fail in CI."""
     dsn = os.environ.get(PG_DSN_ENV)

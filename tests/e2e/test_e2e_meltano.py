@@ -1,7 +1,7 @@
 """End to end through Meltano: the tap against an in-process simulator, into PostgreSQL, DuckDB and CSV.
 
 Every expectation comes from the simulator's ground truth (``Sandbox.truth``), never from the tap's output.
-One Meltano project (a copy of meltano.yml whose tap is this checkout) is installed once per module; each
+One Meltano project (a copy of meltano.yml whose tap is this checkout, see conftest.py) is installed once; each
 test starts its own simulator and loads into its own schema, file or folder, with its own state id.
 """
 
@@ -42,17 +42,6 @@ AWARE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 # ---- the project and the simulator -------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Meltano project like the repository's, its tap installed from this checkout; installed once."""
-    path = tmp_path_factory.mktemp("meltano-project")
-    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
-    assert "pip_url: -e .\n" in text
-    (path / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"), encoding="utf-8")
-    run_meltano(path, "install")
-    return path
-
-
 @pytest.fixture
 def sim() -> Iterator[Sandbox]:
     with Sandbox(SandboxConfig(seed=7, start=START, days=DAYS)) as sandbox:
@@ -82,21 +71,24 @@ def pg_env(schema: str) -> dict[str, str]:
 
 # ---- ground truth ------------------------------------------------------------------------------------
 
-def truth(sim: Sandbox, stream: str) -> list[dict[str, Any]]:
-    """What the stream should hold for [START, END]: the simulator's records, all fields."""
+def truth(sim: Sandbox, stream: str, customer_id: int | None = None, start: str = START,
+          end: str = END) -> list[dict[str, Any]]:
+    """What the stream should hold for [start, end] (a date and a date-time, in the account's time): the
+    simulator's records, all fields; ``customer_id``: of that client of an agency simulator."""
     method = BY_NAME[stream].api_method
-    till = END.replace("T", " ")
+    till = end.replace("T", " ")
+    of = {"customer_id": customer_id}
     if stream == "chat_messages":
-        chat_ids = [c["id"] for c in sim.truth("get.chats_report", f"{START} 00:00:00", till)]
-        return sim.truth(method, chat_ids=chat_ids) if chat_ids else []
+        chat_ids = [c["id"] for c in sim.truth("get.chats_report", f"{start} 00:00:00", till, **of)]
+        return sim.truth(method, chat_ids=chat_ids, **of) if chat_ids else []
     if stream == "financial_summary":
-        first, last = dt.date.fromisoformat(START), dt.date.fromisoformat(END[:10])
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end[:10])
         months = sorted({(first + dt.timedelta(days=i)).timetuple()[:2] for i in range((last - first).days + 1)})
-        rows = [r for y, m in months for r in sim.truth(method, year=y, month=m)]
-        return [r for r in rows if START <= str(r["date"])[:10] <= END[:10]]
+        rows = [r for y, m in months for r in sim.truth(method, year=y, month=m, **of)]
+        return [r for r in rows if start <= str(r["date"])[:10] <= end[:10]]
     if stream == "statuses":  # the deleted ones too, which get.statuses gives only when asked
-        return sim.truth(method) + sim.truth(method, is_deleted=True)
-    return sim.truth(method, f"{START} 00:00:00", till)
+        return sim.truth(method, **of) + sim.truth(method, is_deleted=True, **of)
+    return sim.truth(method, f"{start} 00:00:00", till, **of)
 
 
 def norm(value: Any, *, from_truth: bool = False) -> Any:
@@ -330,8 +322,12 @@ def test_elt_with_state_id_into_postgres(project: Path, sim: Sandbox) -> None:
     state = json.loads(run_meltano(project, "--environment=dev", "state", "get", state_id, env=env).stdout)
     bookmarks = state["singer_state"]["bookmarks"]
     assert {"calls", "goals"} <= set(bookmarks)
+    # one account: one partition per stream, named by the account's app_id (get.account)
+    (app_id,) = {r["app_id"] for r in truth(sim, "account")}
+    (calls,) = bookmarks["calls"]["partitions"]
+    assert calls["context"] == {"customer_id": app_id}
     last_call = max(r["start_time"] for r in truth(sim, "calls"))
-    bookmark = dt.datetime.fromisoformat(bookmarks["calls"]["replication_key_value"])
+    bookmark = dt.datetime.fromisoformat(calls["replication_key_value"])
     assert bookmark == dt.datetime.fromisoformat(last_call).replace(tzinfo=ZONE)
 
 

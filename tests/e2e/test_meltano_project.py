@@ -1,4 +1,4 @@
-"""meltano.yml: the tap's settings as the tap declares them, the loaders, and the three environments."""
+"""meltano.yml: the tap's settings as the tap declares them, the loaders, and the four environments."""
 
 from __future__ import annotations
 
@@ -50,11 +50,17 @@ def test_loaders(project):
 
 def test_environments(project):
     envs = {e["name"]: e for e in project["environments"]}
-    assert set(envs) == {"demo", "dev", "prod"}
+    assert set(envs) == {"demo", "agency", "dev", "prod"}
     assert project["default_environment"] == "demo"
     demo = envs["demo"]["config"]["plugins"]["extractors"][0]["config"]
     assert demo["sandbox"] is True
     assert str(demo["start_date"]).startswith("2026-01-01")
+    # agency: the same simulated period, read as an agent, into a DuckDB file of its own
+    agency = envs["agency"]["config"]["plugins"]
+    assert agency["extractors"][0]["config"] == {**demo, "customers": "all"}
+    (duckdb,) = agency["loaders"]
+    assert duckdb["name"] == "target-duckdb"
+    assert duckdb["config"]["filepath"].endswith("/output/agency.duckdb")
     text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
     for secret in ("access_token:", "password:", "sqlalchemy_url:"):
         assert secret not in text.replace(f"name: {secret[:-1]}", ""), f"no {secret} value in meltano.yml"
