@@ -23,6 +23,7 @@ class Action(enum.Enum):
     SPLIT_WINDOW = "split the date window"
     DROP_FIELD = "drop the unknown field from `fields` and retry"
     SKIP_STREAM = "skip the stream with a warning"
+    SKIP_CLIENT = "skip that client with a warning (agencies); fail with a clear message (one account)"
     FAIL = "fail with a clear message"
 
 
@@ -33,8 +34,8 @@ ACTIONS: dict[str, Action] = {
     "access_token_invalid": Action.REAUTH,
     "access_token_blocked": Action.FAIL,
     "auth_error": Action.FAIL,
-    "ip_not_whitelisted": Action.FAIL,
-    "account_inactive": Action.FAIL,
+    "ip_not_whitelisted": Action.SKIP_CLIENT,
+    "account_inactive": Action.SKIP_CLIENT,
     "forbidden": Action.SKIP_STREAM,
     "method_component_disabled": Action.SKIP_STREAM,
     "parameter_component_disabled": Action.SKIP_STREAM,

@@ -25,7 +25,7 @@ from tap_comagic.auth import CoMagicAuth
 from tap_comagic.client import CoMagicStream
 from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext
 from tap_comagic.customers import AgentCustomers, AgentCustomerUsers, Customer, choose
-from tap_comagic.errors import CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
+from tap_comagic.errors import ACTIONS, Action, CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.progress import Progress
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
@@ -388,7 +388,7 @@ class TapCoMagic(Tap):
 
 
 # What an agent may not do for one client, while it may for others: that client is skipped.
-CLIENT_REFUSALS = frozenset({"ip_not_whitelisted", "account_inactive"})
+CLIENT_REFUSALS = frozenset(m for m, action in ACTIONS.items() if action is Action.SKIP_CLIENT)
 
 
 def as_stop(exc: Exception, where: str) -> StopRun:
