@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tap_comagic.sandbox import CustomerConfig, CustomerUser, LoggedRequest, Sandbox, SandboxConfig
 
@@ -308,7 +308,10 @@ def economy(tmp: Path, table: Table) -> None:
 
         def lookback_windows(stream: str) -> list[tuple[str, str]]:
             owner = {"call_legs": "calls", "chat_messages": "chats"}.get(stream, stream)
-            value = bookmarks[owner]["replication_key_value"]
+            bookmark = bookmarks[owner]
+            # kept per account (one partition here: the run read one account)
+            (bookmark,) = bookmark.get("partitions", [bookmark])
+            value = bookmark["replication_key_value"]
             resume = dt.datetime.fromisoformat(value).replace(tzinfo=None) - dt.timedelta(days=LOOKBACK)
             return windows(max(resume, dt.datetime.fromisoformat(START)), dt.datetime.fromisoformat(end),
                            ECON_WINDOW)
@@ -338,6 +341,9 @@ def economy(tmp: Path, table: Table) -> None:
         table.add(f"2. Incremental run, nothing new, look-back {LOOKBACK} d "
                   f"({len(lookback_windows('calls'))} window(s) per stream)",
                   f"{sum2} requests; minimum {min2_total}", "<= windows (and their pages) in the look-back", ok2)
+        table.add("2. get.account, read once per run for the account's id and time zone (not counted above)",
+                  f"{log1['get.account']} in the first run, {log2['get.account']} in the incremental run", "1 per run",
+                  log1["get.account"] == log2["get.account"] == 1)
 
 
 # ---- 3 + 5. memory and scale ---------------------------------------------------------------------------
@@ -564,6 +570,65 @@ def agency(tmp: Path, table: Table, clients: int, repeat: int) -> None:
                   f"{agent_requests / clients:.2f} requests (get.customers + get.customer_users: {agent_requests} "
                   f"for {clients} clients); {(wall_a - (wall_s - (clients - 1) * startup)) / clients:+.2f} s wall, "
                   f"{(cpu_a - (cpu_s - (clients - 1) * startup_cpu)) / clients:+.2f} s CPU")
+        state_messages = [m["value"] for m in proc.messages() if m.get("type") == "STATE"]
+        one = account_state(state_messages[-1], ids[0])
+        t_one, t_all = state_write_ms(one), state_write_ms(state_messages[-1])
+        made, decoders = streams_ms(sim, base)
+        table.add("6. Agency, where the per-client seconds go (in process, CPU)",
+                  f"making an account's streams: {made:.0f} ms (a single-account run does it once, in its start-up; "
+                  f"their record decoders, {decoders:.0f} ms, both pay alike); a STATE message: {t_one:.2f} ms with "
+                  f"1 client, {t_all:.2f} ms with {clients} ({(t_all - t_one) / (clients - 1):.2f} ms more per client "
+                  f"in the state; {len(state_messages)} in this run, one per window and stream)")
+
+
+def account_state(state: dict[str, Any], cid: int) -> dict[str, Any]:
+    """The part of a state that one account's bookmarks make."""
+    return {"bookmarks": {stream: {**bookmark, "partitions": [p for p in bookmark.get("partitions", [])
+                                                                if p.get("context", {}).get("customer_id") == cid]}
+                          for stream, bookmark in state.get("bookmarks", {}).items()}}
+
+
+def state_write_ms(state: dict[str, Any], rounds: int = 200) -> float:
+    """CPU milliseconds the SDK spends on one STATE message of ``state``: it compares the state with the
+    last one written, encodes the message and keeps a copy (the tap writes one after every window)."""
+    from singer_sdk.contrib.msgspec import MsgSpecWriter
+    from singer_sdk.helpers._state import StateWriter
+    from singer_sdk.singerlib import Message
+
+    class Encoder(MsgSpecWriter):
+        def write_message(self, message: Message) -> None:
+            self.format_message(message)
+
+    writer = StateWriter(Encoder())
+    state = copy.deepcopy(state)
+    partition = next(b["partitions"][0] for b in state["bookmarks"].values() if b.get("partitions"))
+    started = time.process_time()
+    for i in range(rounds):
+        partition["bench_round"] = i  # a changed state, so that every round writes one
+        writer.write_state(cast(Any, state))
+    return (time.process_time() - started) / rounds * 1000
+
+
+def streams_ms(sim: Sandbox, config: dict[str, Any], rounds: int = 10) -> tuple[float, float]:
+    """CPU milliseconds to make one account's streams (as the tap does for every account it reads), and
+    then the record decoders of the selected ones (made at their first page)."""
+    from tap_comagic.tap import TapCoMagic
+
+    tap = TapCoMagic(config=config, catalog=select(discover(config), AGENCY_STREAMS), state={})
+    catalog = tap.input_catalog
+    assert catalog is not None
+    made = decoded = 0.0
+    for _ in range(rounds):
+        started = time.process_time()
+        streams = tap.load_streams()
+        for stream in streams:
+            stream.apply_catalog(catalog)
+        between = time.process_time()
+        for stream in streams:
+            if stream.selected:
+                _ = stream.record_decoder  # type: ignore[attr-defined]
+        made, decoded = made + between - started, decoded + time.process_time() - between
+    return made / rounds * 1000, decoded / rounds * 1000
 
 
 # ---- 7. per-record cost -------------------------------------------------------------------------------
