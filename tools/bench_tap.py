@@ -504,17 +504,20 @@ def agency(tmp: Path, table: Table, clients: int, repeat: int) -> None:
         say("agency: start-up baseline (a client token, a 10-second range)")
         tiny = single_cfg(ids[0], start_date=START + " 00:00:00", end_date=START + " 00:00:10")
         base_runs = [tap.sync(tiny, {"calls"}) for _ in range(3)]
-        startup = statistics.median(p.wall for p in base_runs)
-        startup_cpu = statistics.median(p.cpu for p in base_runs)
+        startup = min(p.wall for p in base_runs)
+        startup_cpu = min(p.cpu for p in base_runs)
         walls: dict[str, list[float]] = {"agency": [], "single": []}
         cpus: dict[str, list[float]] = {"agency": [], "single": []}
         singles: dict[int, tuple[Proc, Counter[str]]] = {}
+        half = clients // 2
         for i in range(repeat):  # interleaved, so that a busy moment of the machine hits both alike
-            say(f"agency: timed round {i + 1}/{repeat}: {clients} single-account runs, then one agency run")
-            singles = {cid: single_run(cid) for cid in ids}
+            say(f"agency: timed round {i + 1}/{repeat}: {half} single-account runs, the agency run, {clients - half} "
+                "single-account runs")
+            singles = {cid: single_run(cid) for cid in ids[:half]}
+            proc, logged = agency_run()
+            singles |= {cid: single_run(cid) for cid in ids[half:]}
             walls["single"].append(sum(p.wall for p, _ in singles.values()))
             cpus["single"].append(sum(p.cpu for p, _ in singles.values()))
-            proc, logged = agency_run()
             walls["agency"].append(proc.wall)
             cpus["agency"].append(proc.cpu)
 
@@ -555,12 +558,14 @@ def agency(tmp: Path, table: Table, clients: int, repeat: int) -> None:
                   "equal", not unequal and set(recs_a) == set(ids))
 
         # seconds: the single-account runs each pay the tap's start-up, the agency run once
-        wall_a, wall_s = statistics.median(walls["agency"]), statistics.median(walls["single"])
-        cpu_a, cpu_s = statistics.median(cpus["agency"]), statistics.median(cpus["single"])
+        # the least of the rounds: on this shared machine a neighbour only ever slows a run down (by 20-30 %,
+        # CPU time too), and these runs are short
+        wall_a, wall_s = min(walls["agency"]), min(walls["single"])
+        cpu_a, cpu_s = min(cpus["agency"]), min(cpus["single"])
         rate_a, rate_s = records / (wall_a - startup), records / (wall_s - clients * startup)
         crate_a, crate_s = records / (cpu_a - startup_cpu), records / (cpu_s - clients * startup_cpu)
         table.add(f"6. Agency, throughput net of start-up ({startup:.2f} s wall, {startup_cpu:.2f} s CPU per "
-                  f"process; median of {repeat})",
+                  f"process; least of {repeat} rounds)",
                   f"agency {rate(records, wall_a - startup)} ({wall_a:.1f} s wall) vs {clients} single-account runs "
                   f"{rate(records, wall_s - clients * startup)} ({wall_s:.1f} s wall): {rate_a / rate_s:.2f}x; "
                   f"per CPU second {crate_a / crate_s:.2f}x",
@@ -703,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         if "economy" in only:
             economy(tmp, table)
         if "agency" in only:
-            agency(tmp, table, clients=10, repeat=1 if a.quick else 3)
+            agency(tmp, table, clients=10, repeat=2 if a.quick else 3)
         if "per_record" in only:
             per_record(table)
         if "scale" in only:
