@@ -18,7 +18,8 @@ PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``to
 6. Agency mode (issue 11): an agent with 10 small clients read in one run (``customers: "all"``) against
    one run of each client's own token over the same data: the agent's own calls (get.customers,
    get.customer_users), get.account per client, each client's requests per stream (equal, and at the
-   minimum), its records, and the throughput and overhead per client net of the tap's start-up.
+   minimum), its records, and the throughput and overhead per client in the tap's own seconds (its
+   summary line: without the interpreter and imports each process pays once).
 7. Per-record cost in process: post_process, the RECORD message and the bookmark over 12,000 calls.
 
 The big simulator keeps 10,000 calls and 1,000 chats a day; the economy measurement uses a second,
