@@ -15,6 +15,12 @@ PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``to
 3. Memory: peak RSS (``os.wait4`` of the tap process) syncing 100k and 1M calls.
 4. Latency hiding: ``latency=0.05``, chat_messages with max_parallel_requests 8 vs 1, same output.
 5. Scale: seconds per 100k calls at 10k, 100k and 1M (wall, and tap CPU net of start-up).
+6. Agency mode (issue 11): an agent with 10 small clients read in one run (``customers: "all"``) against
+   one run of each client's own token over the same data: the agent's own calls (get.customers,
+   get.customer_users), get.account per client, each client's requests per stream (equal, and at the
+   minimum), its records, and the throughput and overhead per client in the tap's own seconds (its
+   summary line: without the interpreter and imports each process pays once).
+7. Per-record cost in process: post_process, the RECORD message and the bookmark over 12,000 calls.
 
 The big simulator keeps 10,000 calls and 1,000 chats a day; the economy measurement uses a second,
 small simulator (default counts over 200 days), since 200 days of 10,000 calls would take an hour to
@@ -31,6 +37,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -40,9 +47,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from tap_comagic.sandbox import Sandbox, SandboxConfig
+from tap_comagic.sandbox import CustomerConfig, CustomerUser, LoggedRequest, Sandbox, SandboxConfig
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "bench_results.md"
@@ -85,6 +92,16 @@ class Proc:
     cpu: float  # user + system seconds of the process
     rss_mb: float  # peak resident set size
     stdout: str = ""  # when captured
+    stderr: str = ""  # when captured
+
+    @property
+    def summary_seconds(self) -> float:
+        """The seconds of the tap's end-of-run summary: from the tap's start-up (after the interpreter and
+        the imports) to the end of its sync."""
+        found = re.search(r"\stotal\s+[\d,]+\s+[\d,]+\s+([\d.]+)\s*$", self.stderr, re.MULTILINE)
+        if found is None:
+            raise RuntimeError("no summary line in the tap's log")
+        return float(found.group(1))
 
     def messages(self) -> Iterable[dict[str, Any]]:
         for line in self.stdout.splitlines():
@@ -126,11 +143,13 @@ def run(cmd: list[str], capture: bool = False) -> Proc:
             err.seek(0)
             tail = err.read().decode("utf-8", "replace")[-3000:]
             raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {result.get('code')}:\n{tail}")
-        text = ""
+        text = log = ""
         if capture:
             out.seek(0)
             text = out.read().decode("utf-8")
-    return Proc(result["wall"], result["cpu"], result["rss_kb"] / 1024, text)
+            err.seek(0)
+            log = err.read().decode("utf-8", "replace")
+    return Proc(result["wall"], result["cpu"], result["rss_kb"] / 1024, text, log)
 
 
 def discover(config: dict[str, Any]) -> dict[str, Any]:
@@ -264,20 +283,21 @@ def pages(rows: int) -> int:
     return max(1, math.ceil(rows / ECON_PAGE))
 
 
-def minimum(sim: Sandbox, stream: str, wins: list[tuple[str, str]]) -> int:
-    """Fewest requests that read ``stream`` over these windows: one per page, at least one per window."""
+def minimum(sim: Sandbox, stream: str, wins: list[tuple[str, str]], customer_id: int | None = None) -> int:
+    """Fewest requests that read ``stream`` over these windows: one per page, at least one per window
+    (``customer_id``: in that agency client's data)."""
     if stream == "chat_messages":
         total, previous_ids = 0, set()
         for date_from, date_till in wins:
-            chats = sim.truth("get.chats_report", date_from, date_till)
+            chats = sim.truth("get.chats_report", date_from, date_till, customer_id=customer_id)
             ids = [c["id"] for c in chats if c["id"] not in previous_ids or c["date_time"] != date_from]
             previous_ids = {c["id"] for c in chats if c["date_time"] == date_till}
             for i in range(0, len(ids), 1000):  # the tap's chat_ids batch
                 batch = ids[i:i + 1000]
-                total += pages(len(sim.truth("get.chat_messages_report", chat_ids=batch)))
+                total += pages(len(sim.truth("get.chat_messages_report", customer_id=customer_id, chat_ids=batch)))
         return total
     method = REPORTS[stream]
-    return sum(pages(len(sim.truth(method, a, b))) for a, b in wins)
+    return sum(pages(len(sim.truth(method, a, b, customer_id=customer_id))) for a, b in wins)
 
 
 def economy(tmp: Path, table: Table) -> None:
@@ -302,7 +322,10 @@ def economy(tmp: Path, table: Table) -> None:
 
         def lookback_windows(stream: str) -> list[tuple[str, str]]:
             owner = {"call_legs": "calls", "chat_messages": "chats"}.get(stream, stream)
-            value = bookmarks[owner]["replication_key_value"]
+            bookmark = bookmarks[owner]
+            # kept per account (one partition here: the run read one account)
+            (bookmark,) = bookmark.get("partitions", [bookmark])
+            value = bookmark["replication_key_value"]
             resume = dt.datetime.fromisoformat(value).replace(tzinfo=None) - dt.timedelta(days=LOOKBACK)
             return windows(max(resume, dt.datetime.fromisoformat(START)), dt.datetime.fromisoformat(end),
                            ECON_WINDOW)
@@ -332,6 +355,9 @@ def economy(tmp: Path, table: Table) -> None:
         table.add(f"2. Incremental run, nothing new, look-back {LOOKBACK} d "
                   f"({len(lookback_windows('calls'))} window(s) per stream)",
                   f"{sum2} requests; minimum {min2_total}", "<= windows (and their pages) in the look-back", ok2)
+        table.add("2. get.account, read once per run for the account's id and time zone (not counted above)",
+                  f"{log1['get.account']} in the first run, {log2['get.account']} in the incremental run", "1 per run",
+                  log1["get.account"] == log2["get.account"] == 1)
 
 
 # ---- 3 + 5. memory and scale ---------------------------------------------------------------------------
@@ -413,13 +439,281 @@ def sorted_records(proc: Proc, stream: str) -> list[str]:
     return sorted(json.dumps(r, sort_keys=True) for r in proc.records(stream))
 
 
+# ---- 6. agency mode ------------------------------------------------------------------------------------
+
+AGENT_KEY = "bench-agent-key"
+AGENCY_DAYS, AGENCY_WINDOW = 20, 10  # page: ECON_PAGE, so that the bigger windows take several pages
+AGENCY_STREAMS = set(REPORTS) | {"chat_messages", "account"}
+AGENCY_ZONES = ("Europe/Moscow", "Asia/Yekaterinburg", "Europe/Samara", "Asia/Novosibirsk")
+
+
+def client_key(cid: int) -> str:
+    return f"bench-client-{cid}-key"
+
+
+def agency_config(clients: int) -> SandboxConfig:
+    """An agent with ``clients`` small clients, each with its own data (seed, sizes, time zone) and one user."""
+    customers = []
+    for i in range(clients):
+        cid = 7001 + i
+        calls = 20 + 10 * (i % 5)
+        account = SandboxConfig(seed=100 + i, start=START, days=AGENCY_DAYS, calls_per_day=calls,
+                                chats_per_day=max(1, calls // 4), timezone=AGENCY_ZONES[i % len(AGENCY_ZONES)],
+                                api_keys=(client_key(cid),), users={})
+        customers.append(CustomerConfig(id=cid, name=f"Client {cid}", account=account,
+                                        users=(CustomerUser(id=80_001 + i, login=f"agent_{cid}", name=f"API {cid}"),)))
+    # the agent's own (configured) account is never read: one day of little data
+    return SandboxConfig(seed=99, start=START, days=1, calls_per_day=1, customers=tuple(customers),
+                         agent_api_keys=(AGENT_KEY,))
+
+
+def requests_by_account(entries: Iterable[LoggedRequest]) -> dict[int | None, Counter[str]]:
+    """account (None: the agent's own calls) -> method -> requests."""
+    out: dict[int | None, Counter[str]] = {}
+    for e in entries:
+        if e.outcome != "ok":
+            raise RuntimeError(f"agency: a failed request: {e}")
+        out.setdefault(e.customer_id, Counter())[str(e.method)] += 1
+    return out
+
+
+def records_by_account(proc: Proc) -> dict[int, Counter[str]]:
+    """customer_id -> stream -> records."""
+    out: dict[int, Counter[str]] = {}
+    for m in proc.messages():
+        if m.get("type") == "RECORD":
+            out.setdefault(m["record"]["customer_id"], Counter())[m["stream"]] += 1
+    return out
+
+
+def agency(tmp: Path, table: Table, clients: int, repeat: int) -> None:
+    """One agent run (`customers: "all"`) against one single-account run per client (the client's own
+    token) over the same data: requests per client and stream, records, seconds."""
+    say(f"agency: an agent with {clients} clients, {AGENCY_DAYS} days each, window {AGENCY_WINDOW} d, page {ECON_PAGE}")
+    with Sandbox(agency_config(clients)) as sim:
+        tap = Tap(sim, tmp)
+        ids = [c.id for c in sim.config.customers]
+        end = day_end(AGENCY_DAYS)
+        base = {**tap.config(START, end), "window_days": AGENCY_WINDOW, "page_size": ECON_PAGE}
+        agent_cfg = {**base, "access_token": AGENT_KEY, "customers": "all"}
+
+        def single_cfg(cid: int, **extra: Any) -> dict[str, Any]:
+            return {**base, "access_token": client_key(cid), **extra}
+
+        def agency_run() -> tuple[Proc, dict[int | None, Counter[str]]]:
+            first = len(sim.log)
+            proc = tap.sync(agent_cfg, AGENCY_STREAMS, capture=True)
+            return proc, requests_by_account(sim.log[first:])
+
+        def single_run(cid: int) -> tuple[Proc, Counter[str]]:
+            first = len(sim.log)
+            proc = tap.sync(single_cfg(cid), AGENCY_STREAMS, capture=True)
+            logged = requests_by_account(sim.log[first:])
+            if set(logged) != {cid}:
+                raise RuntimeError(f"agency: the run of client {cid}'s own token reached accounts {set(logged)}")
+            return proc, logged[cid]
+
+        say("agency: warm pass (the simulator generates and encodes every client's data on first serve)")
+        agency_run()
+        say("agency: start-up baseline (a client token, a 10-second range)")
+        tiny = single_cfg(ids[0], start_date=START + " 00:00:00", end_date=START + " 00:00:10")
+        base_runs = [tap.sync(tiny, {"calls"}) for _ in range(3)]
+        startup = min(p.wall for p in base_runs)
+        startup_cpu = min(p.cpu for p in base_runs)
+        walls: dict[str, list[float]] = {"agency": [], "single": []}
+        cpus: dict[str, list[float]] = {"agency": [], "single": []}
+        inside: dict[str, list[float]] = {"agency": [], "single": []}  # the tap's own summary seconds
+        singles: dict[int, tuple[Proc, Counter[str]]] = {}
+        half = clients // 2
+        for i in range(repeat):  # interleaved, so that a busy moment of the machine hits both alike
+            say(f"agency: timed round {i + 1}/{repeat}: {half} single-account runs, the agency run, {clients - half} "
+                "single-account runs")
+            singles = {cid: single_run(cid) for cid in ids[:half]}
+            proc, logged = agency_run()
+            singles |= {cid: single_run(cid) for cid in ids[half:]}
+            walls["single"].append(sum(p.wall for p, _ in singles.values()))
+            cpus["single"].append(sum(p.cpu for p, _ in singles.values()))
+            walls["agency"].append(proc.wall)
+            cpus["agency"].append(proc.cpu)
+            inside["single"].append(sum(p.summary_seconds for p, _ in singles.values()))
+            inside["agency"].append(proc.summary_seconds)
+
+        # requests: the agent's own, get.account, and each client's streams against its own run
+        own = logged.get(None, Counter())
+        listed = [c for c in sim.config.customers if not c.archived]
+        want_customers = pages(len(listed))
+        want_users = pages(sum(len(c.users) for c in listed))
+        others = {m: n for m, n in own.items() if m not in ("get.customers", "get.customer_users")}
+        table.add(f"6. Agency, {clients} clients: the agent's own calls (page {ECON_PAGE})",
+                  f"get.customers {own['get.customers']}, get.customer_users {own['get.customer_users']}"
+                  + (f", other {others}" if others else ""),
+                  f"pages of {len(listed)} clients ({want_customers}) and of their users ({want_users})",
+                  own["get.customers"] == want_customers and own["get.customer_users"] == want_users and not others)
+        accounts = [logged.get(cid, Counter())["get.account"] for cid in ids]
+        single_accounts = [singles[cid][1]["get.account"] for cid in ids]
+        table.add("6. Agency, get.account per client (agency / single-account run)",
+                  f"{min(accounts)}-{max(accounts)} / {min(single_accounts)}-{max(single_accounts)}",
+                  "1 per client, as a single-account run", set(accounts) == set(single_accounts) == {1})
+        wins = windows(dt.datetime.fromisoformat(START), dt.datetime.fromisoformat(end), AGENCY_WINDOW)
+        for stream in [*sorted(REPORTS), "chat_messages"]:
+            method = "get.chat_messages_report" if stream == "chat_messages" else REPORTS[stream]
+            mine = [logged.get(cid, Counter())[method] for cid in ids]
+            theirs = [singles[cid][1][method] for cid in ids]
+            least = [minimum(sim, stream, wins, cid) for cid in ids]
+            differ = [f"{cid}: {a} vs {b}" for cid, a, b in zip(ids, mine, theirs, strict=True) if a != b]
+            table.add(f"6. Agency, {stream} requests per client (agency vs single-account run; minimum)",
+                      f"{' '.join(map(str, mine))} (total {sum(mine)}) vs {sum(theirs)}; minimum {sum(least)}"
+                      + (f"; differ: {', '.join(differ)}" if differ else ""),
+                      "= single-account run, <= minimum",
+                      not differ and all(a <= m for a, m in zip(mine, least, strict=True)))
+        recs_a = records_by_account(proc)
+        recs_s = {cid: records_by_account(p).get(cid, Counter()) for cid, (p, _) in singles.items()}
+        unequal = [cid for cid in ids if recs_a.get(cid, Counter()) != recs_s[cid]]
+        records = sum(sum(c.values()) for c in recs_a.values())
+        table.add("6. Agency, records per client and stream", f"{records:,} records in all; "
+                  + (f"differ for {unequal}" if unequal else "equal to the single-account runs for every client"),
+                  "equal", not unequal and set(recs_a) == set(ids))
+
+        # seconds. The tap's own (its summary: from its start-up to the end of the sync, each account's
+        # streams made, get.account read) leave out what every process pays once, the interpreter and the
+        # imports; wall and CPU of the processes, net of a measured start-up, need 10 start-ups subtracted
+        # from the single-account runs, which multiplies that measure's noise by 10.
+        in_a, in_s = min(inside["agency"]), min(inside["single"])
+        wall_a, wall_s = min(walls["agency"]), min(walls["single"])
+        cpu_a, cpu_s = min(cpus["agency"]), min(cpus["single"])
+        fastest = f"least of {repeat} rounds: a busy neighbour only ever slows a run down"
+        table.add(f"6. Agency, throughput in the tap's own seconds (its summary, start-up to end of sync; {fastest})",
+                  f"agency {rate(records, in_a)} ({in_a:.1f} s) vs {clients} single-account runs "
+                  f"{rate(records, in_s)} ({in_s:.1f} s): {in_s / in_a:.2f}x",
+                  ">= 0.9x (as for a single account)", in_s / in_a >= 0.9)
+        rate_a, rate_s = records / (wall_a - startup), records / (wall_s - clients * startup)
+        crate_a, crate_s = records / (cpu_a - startup_cpu), records / (cpu_s - clients * startup_cpu)
+        table.add(f"6. Agency, throughput of the processes net of a start-up ({startup:.2f} s wall, "
+                  f"{startup_cpu:.2f} s CPU, least of 3)",
+                  f"agency {rate(records, wall_a - startup)} ({wall_a:.1f} s wall) vs {clients} single-account runs "
+                  f"{rate(records, wall_s - clients * startup)} ({wall_s:.1f} s wall): {rate_a / rate_s:.2f}x; "
+                  f"per CPU second {crate_a / crate_s:.2f}x")
+        agent_requests = sum(own.values())
+        table.add("6. Agency, overhead per client beyond its single-account run",
+                  f"{agent_requests / clients:.2f} requests (get.customers + get.customer_users: {agent_requests} "
+                  f"for {clients} clients); {(in_a - in_s) / clients:+.2f} s in the tap's own seconds; processes net "
+                  f"of start-up {(wall_a - (wall_s - (clients - 1) * startup)) / clients:+.2f} s wall, "
+                  f"{(cpu_a - (cpu_s - (clients - 1) * startup_cpu)) / clients:+.2f} s CPU")
+        state_messages = [m["value"] for m in proc.messages() if m.get("type") == "STATE"]
+        one = account_state(state_messages[-1], ids[0])
+        t_one, t_all = state_write_ms(one), state_write_ms(state_messages[-1])
+        made, decoders = streams_ms(sim, base)
+        table.add("6. Agency, where the per-client seconds go (in process, CPU)",
+                  f"making an account's streams: {made:.0f} ms (a single-account run does it once, in its start-up; "
+                  f"their record decoders, {decoders:.0f} ms, both pay alike); a STATE message: {t_one:.2f} ms with "
+                  f"1 client, {t_all:.2f} ms with {clients} ({(t_all - t_one) / (clients - 1):.2f} ms more per client "
+                  f"in the state; {len(state_messages)} in this run, one per window and stream)")
+
+
+def account_state(state: dict[str, Any], cid: int) -> dict[str, Any]:
+    """The part of a state that one account's bookmarks make."""
+    return {"bookmarks": {stream: {**bookmark, "partitions": [p for p in bookmark.get("partitions", [])
+                                                                if p.get("context", {}).get("customer_id") == cid]}
+                          for stream, bookmark in state.get("bookmarks", {}).items()}}
+
+
+def state_write_ms(state: dict[str, Any], rounds: int = 200) -> float:
+    """CPU milliseconds the SDK spends on one STATE message of ``state``: it compares the state with the
+    last one written, encodes the message and keeps a copy (the tap writes one after every window)."""
+    from singer_sdk.contrib.msgspec import MsgSpecWriter
+    from singer_sdk.helpers._state import StateWriter
+    from singer_sdk.singerlib import Message
+
+    class Encoder(MsgSpecWriter):
+        def write_message(self, message: Message) -> None:
+            self.format_message(message)
+
+    writer = StateWriter(Encoder())
+    state = copy.deepcopy(state)
+    partition = next(b["partitions"][0] for b in state["bookmarks"].values() if b.get("partitions"))
+    started = time.process_time()
+    for i in range(rounds):
+        partition["bench_round"] = i  # a changed state, so that every round writes one
+        writer.write_state(cast(Any, state))
+    return (time.process_time() - started) / rounds * 1000
+
+
+def streams_ms(sim: Sandbox, config: dict[str, Any], rounds: int = 10) -> tuple[float, float]:
+    """CPU milliseconds to make one account's streams (as the tap does for every account it reads), and
+    then the record decoders of the selected ones (made at their first page)."""
+    from tap_comagic.tap import TapCoMagic
+
+    tap = TapCoMagic(config=config, catalog=select(discover(config), AGENCY_STREAMS), state={})
+    catalog = tap.input_catalog
+    assert catalog is not None
+    made = decoded = 0.0
+    for _ in range(rounds):
+        started = time.process_time()
+        streams = tap.load_streams()
+        for stream in streams:
+            stream.apply_catalog(catalog)
+        between = time.process_time()
+        for stream in streams:
+            if stream.selected:
+                _ = stream.record_decoder  # type: ignore[attr-defined]
+        made, decoded = made + between - started, decoded + time.process_time() - between
+    return made / rounds * 1000, decoded / rounds * 1000
+
+
+# ---- 7. per-record cost -------------------------------------------------------------------------------
+
+def per_record(table: Table, n: int = 12_000, rounds: int = 9) -> None:
+    """In process: the tap's work on each record once a page is decoded (post_process, the RECORD message,
+    the bookmark candidate) over ``n`` calls with every field; the least CPU time of ``rounds``."""
+    import requests
+
+    from tap_comagic.client import answer_of
+    from tap_comagic.tap import TapCoMagic
+
+    say(f"per-record cost: {n:,} calls in process")
+    days = 2
+    with Sandbox(SandboxConfig(seed=3, start=START, days=days, calls_per_day=n // days)) as sim:
+        config = {"api_url": sim.url, "access_token": sim.api_key, "start_date": START, "end_date": day_end(days)}
+        tap = TapCoMagic(config=config, catalog=select(discover(config), {"calls"}), state={})
+        stream: Any = tap.streams["calls"]
+        rows: list[dict[str, Any]] = []
+        for day in range(days):
+            date = (dt.datetime.fromisoformat(START) + dt.timedelta(days=day)).strftime("%Y-%m-%d")
+            params = {"access_token": sim.api_key, "date_from": f"{date} 00:00:00", "date_till": f"{date} 23:59:59",
+                      "limit": PAGE, "fields": stream.requested_fields}
+            body = {"jsonrpc": "2.0", "id": day, "method": "get.calls_report", "params": params}
+            rows += answer_of(requests.post(sim.url, json=body, timeout=60)).records(stream.record_decoder)
+        if len(rows) != n:
+            raise RuntimeError(f"per-record cost: {len(rows)} calls, expected {n}")
+        best = math.inf
+        for _ in range(rounds):
+            batch = copy.deepcopy(rows)  # post_process converts in place
+            started = time.process_time()  # CPU time: the machine is shared, a busy neighbour moves wall time
+            for row in batch:
+                out = stream.post_process(row, None)
+                for _message in stream._generate_record_messages(out):
+                    pass
+                stream._increment_stream_state(out, context=None)
+            best = min(best, time.process_time() - started)
+    table.add(f"7. Per-record cost in process, post_process + RECORD message + bookmark, {n:,} calls, "
+              f"all fields, least CPU time of {rounds}", f"{best / n * 1e6:.1f} µs/record")
+
+
 # ---- main ------------------------------------------------------------------------------------------------
+
+SECTIONS = ("throughput", "latency", "economy", "agency", "per_record", "scale")
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator (issue 6).")
-    ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~3 min)")
+    ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~5 min)")
     ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated sections to run (default all): {', '.join(SECTIONS)}")
     a = ap.parse_args(argv)
+    only = set(a.only.split(","))
+    if only - set(SECTIONS) or (a.write and only != set(SECTIONS)):
+        ap.error(f"--only takes some of {', '.join(SECTIONS)} (and not with --write)")
     table = Table()
     load_start = load_now()
     days = 10 if a.quick else 20  # throughput and latency; the 1M run reads 100
@@ -431,11 +725,19 @@ def main(argv: list[str] | None = None) -> int:
         # every timed pass reads warmed pages; the simulator's default keeps about 7 such days.
         sim.world._bundle_budget = 1_500_000
         tap = Tap(sim, tmp)
-        throughput(tap, table, days, repeat=1 if a.quick else 3)
-        latency(tap, table, days, per_chat_hours=3 if a.quick else 12)
-        economy(tmp, table)
-        memory_and_scale(tap, table, [10_000, 100_000] if a.quick else [10_000, 100_000, 1_000_000])
-    if a.quick:
+        if "throughput" in only:
+            throughput(tap, table, days, repeat=1 if a.quick else 3)
+        if "latency" in only:
+            latency(tap, table, days, per_chat_hours=3 if a.quick else 12)
+        if "economy" in only:
+            economy(tmp, table)
+        if "agency" in only:
+            agency(tmp, table, clients=10, repeat=2 if a.quick else 3)
+        if "per_record" in only:
+            per_record(table)
+        if "scale" in only:
+            memory_and_scale(tap, table, [10_000, 100_000] if a.quick else [10_000, 100_000, 1_000_000])
+    if a.quick and "scale" in only:
         table.add("3./5. 1,000,000 calls", "skipped (--quick)")
     command = "python -m tools.bench_tap" + (" --quick" if a.quick else "")
     head = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True,
