@@ -3,6 +3,7 @@ connection (address and credentials). Streams receive it from the tap and never 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -63,6 +64,33 @@ class Connection:
     def made(self) -> bool:
         """Whether a connection was made (so that closing logs out only a session that exists)."""
         return "_made" in self.__dict__
+
+
+class WindowStates:
+    """Writes the state once a window is finished, as a STATE message.
+
+    Every STATE message carries the whole state, every account's bookmarks, so with many accounts each costs
+    more, and a run writes one per window: the cost would grow with the square of the accounts. While a
+    message is cheap (under ``small`` seconds) every window's is written; a dearer one is written at most so
+    often that writing takes about ``share`` of the run, and a run killed in between repeats the windows since
+    the last one (never more: bookmarks only move at window ends, and every stream's end writes the state).
+    """
+
+    def __init__(self, write: Callable[[], None], clock: Callable[[], float] = time.monotonic,
+                 share: float = 0.02, small: float = 0.002) -> None:
+        self._write = write
+        self._clock = clock
+        self._share = share
+        self._small = small
+        self._quiet_until = 0.0
+
+    def __call__(self) -> None:
+        began = self._clock()
+        if began < self._quiet_until:
+            return
+        self._write()
+        spent = self._clock() - began
+        self._quiet_until = began + spent / self._share if spent >= self._small else 0.0
 
 
 class RunContext:

@@ -23,7 +23,7 @@ from typing_extensions import override
 
 from tap_comagic.auth import CoMagicAuth
 from tap_comagic.client import CoMagicStream
-from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext
+from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext, WindowStates
 from tap_comagic.customers import AgentCustomers, AgentCustomerUsers, Customer, choose
 from tap_comagic.errors import ACTIONS, Action, CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
 from tap_comagic.limits import Throttle
@@ -88,7 +88,8 @@ class TapCoMagic(Tap):
         progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
         return RunContext(self.settings, Account.of(self.settings), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
-                          write_state=lambda: self.state_writer.write_state(self.state), progress=progress)
+                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state)),
+                          progress=progress)
 
     @cached_property
     def reading(self) -> RunContext:
@@ -270,6 +271,7 @@ class TapCoMagic(Tap):
             super().sync_all()
         except StopRun as stop:
             return self.end_account(stop, account.customer_id)
+        self.state_writer.write_state(self.state)  # a window's state the gate held back (see WindowStates)
         return True
 
     def read_account(self, account: Account) -> None:
