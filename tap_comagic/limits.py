@@ -18,9 +18,10 @@ from tap_comagic.errors import DailyLimitSpent
 MINUTE = 60.0  # a per-minute budget, however its minute is aligned, is whole again within this
 
 
-def _int(value: Any) -> int | None:
+def optional_int(value: Any) -> int | None:
+    """An API value as an integer, or None when it is absent or not one."""
     try:
-        return None if value is None else int(value)
+        return None if value is None or isinstance(value, bool) else int(value)
     except (TypeError, ValueError):
         return None
 
@@ -44,7 +45,6 @@ class Throttle:
         self._minute_reset_at: float | None = None
         self._day_reset_at: float | None = None
         self._paused_until = 0.0  # after limit_exceeded: no request before this
-        self.waited_seconds = 0.0
 
     def fresh(self) -> Throttle:
         """A throttle for another account (its own points), on the same clock."""
@@ -56,14 +56,14 @@ class Throttle:
             return
         now = self._clock()
         with self._lock:
-            minute, day = _int(limits.get("minute_remaining")), _int(limits.get("day_remaining"))
+            minute, day = optional_int(limits.get("minute_remaining")), optional_int(limits.get("day_remaining"))
             if minute is not None:
                 self.minute_remaining = minute
-                reset = _int(limits.get("minute_reset"))
+                reset = optional_int(limits.get("minute_reset"))
                 self._minute_reset_at = None if reset is None else now + reset
             if day is not None:
                 self.day_remaining = day
-                reset = _int(limits.get("day_reset"))
+                reset = optional_int(limits.get("day_reset"))
                 self._day_reset_at = None if reset is None else now + reset
 
     def day_reset_in(self) -> float | None:
@@ -88,7 +88,6 @@ class Throttle:
             if self.day_remaining is not None:
                 self.day_remaining -= 1
         if wait > 0:
-            self.waited_seconds += wait
             self._sleep(wait)
 
     def on_limit_exceeded(self) -> float:

@@ -26,7 +26,7 @@ from tap_comagic.client import CoMagicStream
 from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext, WindowStates
 from tap_comagic.customers import AgentCustomers, AgentCustomerUsers, Customer, choose
 from tap_comagic.errors import ACTIONS, Action, CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
-from tap_comagic.limits import Throttle
+from tap_comagic.limits import Throttle, optional_int
 from tap_comagic.progress import Progress
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
 from tap_comagic.reports import ReportStream
@@ -320,14 +320,14 @@ class TapCoMagic(Tap):
                                 "(%s)", customer.id, settings.zone)
         except Exception as exc:
             raise as_stop(exc, "account") from None
-        named = _int((info or {}).get("app_id"))
+        named = optional_int((info or {}).get("app_id"))
         if info and customer.id is not None and named not in (None, customer.id):
             # a server that ignores user_id here answers for the agent's own account: not this client's
             self.logger.warning("get.account answers for account %s, not customer %s: customer %s is read in "
                                 "`timezone` (%s)", named, customer.id, customer.id, settings.zone)
             info = None
         info = info or {}
-        customer_id = customer.id if customer.id is not None else _int(info.get("app_id"))
+        customer_id = customer.id if customer.id is not None else optional_int(info.get("app_id"))
         lookup.tally.customer_id = customer_id
         if customer_id is None:
             customer_id = settings.customer_id or 0
@@ -408,13 +408,6 @@ def adopt_unpartitioned(state: Mapping[str, Any], scope: dict[str, Any]) -> None
         if isinstance(bookmark, dict) and "partitions" not in bookmark and bookmark:
             moved = {k: bookmark.pop(k) for k in list(bookmark)}
             bookmark["partitions"] = [{"context": dict(scope), **moved}]
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None or isinstance(value, bool) else int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines add nothing and cost time

@@ -1,8 +1,8 @@
 """Account time: the API speaks naive "YYYY-MM-DD hh:mm:ss" in the account's zone.
 
-One pair of functions crosses that border: :func:`to_api` for request parameters and
-:class:`FromApi` for returned values (RFC 3339 with the zone's offset, so that the SDK,
-which compares bookmarks as strings and reads naive values as UTC, never guesses).
+Settings become naive account wall time (:func:`as_account_time`) and windows are asked in it;
+returned values become RFC 3339 with the zone's offset (:class:`FromApi`), so that the SDK, which
+compares bookmarks as strings and reads naive values as UTC, never guesses.
 """
 
 from __future__ import annotations
@@ -12,18 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-def to_api(moment: dt.datetime, zone: ZoneInfo) -> str:
-    """Account-local wall time of an aware moment, or a naive one taken as account-local."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(zone)
-    return moment.strftime(API_FORMAT)
-
-
-def parse_api(value: str) -> dt.datetime:
-    """A naive account-local datetime from the API's format (or an ISO date)."""
-    return dt.datetime.fromisoformat(value)
 
 
 def as_account_time(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:

@@ -19,7 +19,7 @@ from tap_comagic.errors import (
     raise_for_error,
 )
 from tap_comagic.limits import Throttle
-from tap_comagic.timezones import FromApi, api_second, to_api
+from tap_comagic.timezones import FromApi, api_second, as_account_time
 
 
 def test_from_api_adds_the_offset_of_that_local_time():
@@ -34,10 +34,10 @@ def test_from_api_adds_the_offset_of_that_local_time():
     assert moscow("2026-03-01") == "2026-03-01"  # a date stays a date
 
 
-def test_to_api_renders_account_wall_time():
+def test_settings_become_account_wall_time():
     moment = dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.timezone.utc)
-    assert to_api(moment, ZoneInfo("Asia/Yekaterinburg")) == "2026-01-01 05:00:00"
-    assert to_api(dt.datetime(2026, 1, 1, 7), ZoneInfo("Europe/Moscow")) == "2026-01-01 07:00:00"
+    assert as_account_time(moment, ZoneInfo("Asia/Yekaterinburg")) == dt.datetime(2026, 1, 1, 5)
+    assert as_account_time(dt.datetime(2026, 1, 1, 7), ZoneInfo("Europe/Moscow")) == dt.datetime(2026, 1, 1, 7)
 
 
 class Clock:
