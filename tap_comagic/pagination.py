@@ -154,13 +154,12 @@ def in_order(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterat
 class BoundaryDedup:
     """Drops the records a window returns again at the second it shares with the previous one."""
 
-    def __init__(self, key_fields: tuple[str, ...], time_field: str) -> None:
-        self.key_fields = key_fields
-        self.time_field = time_field
+    def __init__(self, key: Callable[[dict[str, Any]], Any]) -> None:
+        self.key = key  # what tells two rows apart (the stream's key, or the whole row where it has none)
         self._previous_end = ""
-        self._previous_keys: set[tuple[Any, ...]] = set()
+        self._previous_keys: set[Any] = set()
         self._end = ""
-        self._keys: set[tuple[Any, ...]] = set()
+        self._keys: set[Any] = set()
 
     def start_window(self, start: str, end: str) -> None:
         """Begin a window: rows repeated from the window before it (their shared second) are dropped."""
@@ -172,7 +171,7 @@ class BoundaryDedup:
     def is_repeat(self, record: dict[str, Any], value: Any) -> bool:
         """``value``: the record's time as "YYYY-MM-DD hh:mm:ss"."""
         if value == self._end:
-            self._keys.add(tuple(record.get(k) for k in self.key_fields))
+            self._keys.add(self.key(record))
         if value == self._previous_end and self._previous_keys:
-            return tuple(record.get(k) for k in self.key_fields) in self._previous_keys
+            return self.key(record) in self._previous_keys
         return False

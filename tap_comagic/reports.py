@@ -72,8 +72,6 @@ class ReportStream(CoMagicStream):
         self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
         self._folds: AscendingFolds | None = None
-        # Kept across read_range calls: a child reads its parent's windows one context at a time.
-        self._dedup = BoundaryDedup(self.row_keys, self.replication_key or "")
         self._batch: list[Any] = []
         self._batched: set[Any] = set()
         self._start: dt.datetime | None = None
@@ -84,6 +82,8 @@ class ReportStream(CoMagicStream):
         self._whole_rows = not self.unique_key or not keys  # no key (api_requests) or one rows may share
         if self._whole_rows:
             self._key = msgspec.json.encode  # the whole row tells two rows apart, if anything does
+        # Kept across read_range calls: a child reads its parent's windows one context at a time.
+        self._dedup = BoundaryDedup(self._key)
 
     # ---- what one window asks for --------------------------------------------------
 
@@ -92,16 +92,12 @@ class ReportStream(CoMagicStream):
         params: dict[str, Any] = {"date_from": fmt(window.start), "date_till": fmt(till)}
         if self.sort_field and self.sort_field in self.sortable:
             params["sort"] = [{"field": self.sort_field, "order": "asc"}]
-        user_filter = self.settings.filters.get(self.name)
-        if user_filter:
-            params["filter"] = user_filter
-        return params
+        return self.filtered(params)
 
     def filtered(self, params: dict[str, Any]) -> dict[str, Any]:
-        """``params`` with the stream's `filters` entry, for the reports read by id or by month."""
+        """``params`` with the stream's `filters` entry."""
         user_filter = self.settings.filters.get(self.name)
         return {**params, "filter": user_filter} if user_filter else params
-
 
     @property
     def _sorted_on_rk(self) -> bool:
@@ -626,8 +622,7 @@ class MethodParams(ReportStream):
 
     def base_params(self) -> dict[str, Any]:
         """The parameters every request of the method gets (the user's filter, where it takes one)."""
-        user_filter = self.settings.filters.get(self.name)
-        return {"filter": user_filter} if user_filter and "filter" in self.params_taken else {}
+        return self.filtered({}) if "filter" in self.params_taken else {}
 
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:

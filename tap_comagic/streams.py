@@ -20,7 +20,7 @@ import msgspec
 from typing_extensions import override
 
 from tap_comagic.errors import CoMagicError, SkipStream
-from tap_comagic.pagination import BoundaryDedup, Window
+from tap_comagic.pagination import Window
 from tap_comagic.reports import DateKeyed, DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
 from tap_comagic.timezones import api_second
 
@@ -270,11 +270,6 @@ class ApiRequestsStream(V3ReportStream):
     # make targets merge distinct requests; none is declared, so targets append (see README).
     primary_keys = ()
     replication_key = "date_time"
-
-    def __init__(self, tap: Tap, run: RunContext) -> None:
-        super().__init__(tap, run)
-        # a row returned again at a shared window boundary is known by all of its fields
-        self._dedup = BoundaryDedup(tuple(self.schema["properties"]), self.replication_key or "")
 
 
 REPORT_STREAMS: list[type[ReportStream]] = [

@@ -65,7 +65,7 @@ def test_pages_stop_on_total_items_and_come_in_order(workers, total, size, pages
 
 
 def test_dedup_drops_only_repeats_at_the_shared_second():
-    d = BoundaryDedup(("id",), "t")
+    d = BoundaryDedup(lambda r: r.get("id"))
     d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
     first = [{"id": 1, "t": "2026-01-01 10:00:00"}, {"id": 2, "t": "2026-01-02 00:00:00"},
              {"id": 3, "t": "2026-01-02 00:00:00"}]
@@ -77,8 +77,20 @@ def test_dedup_drops_only_repeats_at_the_shared_second():
 
 
 def test_dedup_forgets_keys_when_windows_are_not_contiguous():
-    d = BoundaryDedup(("id",), "t")
+    d = BoundaryDedup(lambda r: r.get("id"))
     d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
     assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
     d.start_window("2026-01-05 00:00:00", "2026-01-06 00:00:00")
     assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
+
+
+def test_dedup_by_whole_row_drops_every_repeated_twin_and_keeps_a_new_row():
+    """Keyless reports (api_requests) compare whole rows: twins alike in every field come again together."""
+    d = BoundaryDedup(lambda r: tuple(sorted(r.items())))
+    edge = "2026-01-02 00:00:00"
+    twin = {"t": edge, "method": "get.calls_report"}
+    d.start_window("2026-01-01 00:00:00", edge)
+    assert [d.is_repeat(dict(twin), edge) for _ in range(2)] == [False, False]
+    d.start_window(edge, "2026-01-03 00:00:00")
+    again = [dict(twin), dict(twin), {"t": edge, "method": "get.goals_report"}]
+    assert [d.is_repeat(r, edge) for r in again] == [True, True, False]
