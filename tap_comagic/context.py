@@ -57,13 +57,14 @@ class Connection:
         self._connect = connect
 
     @cached_property
-    def _made(self) -> tuple[str, CoMagicAuth]:
+    def address_and_auth(self) -> tuple[str, CoMagicAuth]:
+        """The API's address and credentials, connecting at first use."""
         return self._connect()
 
     @property
     def made(self) -> bool:
         """Whether a connection was made (so that closing logs out only a session that exists)."""
-        return "_made" in self.__dict__
+        return "address_and_auth" in self.__dict__
 
 
 class WindowStates:
@@ -106,18 +107,19 @@ class RunContext:
         self.progress = progress  # the run's counts, progress lines and summary
 
     def reading(self, account: Account) -> RunContext:
-        """The same run, reading another account."""
-        return RunContext(self.settings, account, self.connection, self.user_agent, self.write_state, self.progress)
+        """The same run, reading another account (the date settings in its time zone)."""
+        return RunContext(self.settings.in_zone(account.zone), account, self.connection, self.user_agent,
+                          self.write_state, self.progress)
 
     @property
     def api_url(self) -> str:
         """The API's address (the sandbox's when `sandbox` is set), connecting at first use."""
-        return self.connection._made[0]
+        return self.connection.address_and_auth[0]
 
     @property
     def auth(self) -> CoMagicAuth:
         """The credentials, connecting at first use."""
-        return self.connection._made[1]
+        return self.connection.address_and_auth[1]
 
     @property
     def connected(self) -> bool:

@@ -71,6 +71,7 @@ class ReportStream(CoMagicStream):
         self._bookmark_candidate: str | None = None
         self._datetime_paths = _datetime_paths(self.schema) + list(self.local_time_fields)
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
+        self._customer_id = run.account.customer_id  # one account per stream instance (see TapCoMagic.streams)
         self._folds: AscendingFolds | None = None
         self._batch: list[Any] = []
         self._batched: set[Any] = set()
@@ -545,7 +546,7 @@ class ReportStream(CoMagicStream):
         if not known.issuperset(row):
             for key in [k for k in row if k not in known]:
                 del row[key]  # not asked for (a field the live API added, say): keep the catalog's promise
-        row[ACCOUNT_COLUMN] = self.account.customer_id
+        row[ACCOUNT_COLUMN] = self._customer_id
         return row
 
 

@@ -276,11 +276,9 @@ class TapCoMagic(Tap):
 
     def read_account(self, account: Account) -> None:
         """From now on ``streams`` are those of ``account``."""
-        settings = self.settings.in_zone(account.zone)
-        self.reading = RunContext(settings, account, self.run.connection, self.run.user_agent, self.run.write_state,
-                                  self.run.progress)
+        self.reading = self.run.reading(account)
         self._account_streams = None
-        if settings.customers is None:
+        if self.settings.customers is None:
             adopt_unpartitioned(self.state, account.scope)
 
     # final in the SDK, like sync_all: the other entry of a run (`--test`, the SDK's standard tests)
