@@ -22,22 +22,32 @@ RPC = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def rpc(sandbox: Sandbox) -> Iterator[RPC]:
-    """``rpc(method, **params)``: POST one JSON-RPC call with the sandbox's API key; the decoded answer.
-    ``token=None`` sends no access_token, ``token="x"`` another one; ``sb=`` another sandbox."""
+def rpc_to() -> Iterator[Callable[..., RPC]]:
+    """``rpc_to(sb, token)``: an ``rpc`` bound to ``sb`` that sends ``token`` unless told otherwise (default: the
+    sandbox's API key), for tests of their own sandboxes and tokens (an agent's)."""
     session = requests.Session()
 
-    def call(method: str, *, token: Any = ..., sb: Sandbox | None = None, **params: Any) -> dict[str, Any]:
-        target = sb or sandbox
-        if token is ...:
-            token = target.api_key
-        if token is not None:
-            params = {"access_token": token, **params}
-        body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
-        with session.post(target.url, json=body, timeout=30) as r:
-            assert r.status_code == 200, r.text
-            doc: dict[str, Any] = r.json()
-        return doc
+    def bind(bound: Sandbox, default_token: Any = ...) -> RPC:
+        def call(method: str, *, token: Any = ..., sb: Sandbox | None = None, **params: Any) -> dict[str, Any]:
+            target = sb or bound
+            if token is ...:
+                token = target.api_key if default_token is ... else default_token
+            if token is not None:
+                params = {"access_token": token, **params}
+            body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
+            with session.post(target.url, json=body, timeout=30) as r:
+                assert r.status_code == 200, r.text
+                doc: dict[str, Any] = r.json()
+            return doc
 
-    yield call
+        return call
+
+    yield bind
     session.close()
+
+
+@pytest.fixture
+def rpc(sandbox: Sandbox, rpc_to: Callable[..., RPC]) -> RPC:
+    """``rpc(method, **params)``: POST one JSON-RPC call with the sandbox's API key; the decoded answer.
+    ``token=None`` sends no access_token, ``token="x"`` another one; ``sb=`` another sandbox."""
+    return rpc_to(sandbox)

@@ -160,6 +160,15 @@ def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None, zon
     return out
 
 
+def schema_type(schema: dict[str, Any], *path: str) -> list[str]:
+    """The JSON types of the property at ``path`` (through objects and arrays of objects) of a stream's schema."""
+    node = schema["properties"]
+    for step in path[:-1]:
+        node = node[step].get("items", node[step])["properties"]
+    types: list[str] = node[path[-1]]["type"]
+    return types
+
+
 def multiset(records: list[dict[str, Any]]) -> Counter[str]:
     """Records as a multiset: two identical records count twice (a dict keyed on anything would fold them)."""
     return Counter(json.dumps(r, sort_keys=True, ensure_ascii=False) for r in records)

@@ -36,22 +36,9 @@ def data(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def caller() -> Iterator[Callable[[Sandbox], Call]]:
-    session = requests.Session()
-
-    def bind(sb: Sandbox) -> Call:
-        def call(method: str, token: str | None = AGENT_KEY, **params: Any) -> dict[str, Any]:
-            if token is not None:
-                params = {"access_token": token, **params}
-            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-            with session.post(sb.url, json=body, timeout=30) as r:
-                assert r.status_code == 200, r.text
-                doc: dict[str, Any] = r.json()
-            return doc
-        return call
-
-    yield bind
-    session.close()
+def caller(rpc_to: Callable[..., Call]) -> Callable[[Sandbox], Call]:
+    """``caller(sb)``: conftest's ``rpc`` bound to ``sb``, sending the agent's key unless told otherwise."""
+    return lambda sb: rpc_to(sb, AGENT_KEY)
 
 
 @pytest.fixture(scope="module")

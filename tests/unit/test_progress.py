@@ -84,3 +84,6 @@ def test_the_watcher_logs_lines_until_stopped() -> None:
     finally:
         watcher.stop()
         logger.removeHandler(ear)
+    # stopped: its thread has ended (a watcher left running would log on after the summary, or keep the
+    # process from exiting were it not a daemon)
+    assert not [t for t in threading.enumerate() if t.name == "tap-comagic-progress"]

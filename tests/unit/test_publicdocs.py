@@ -9,6 +9,7 @@ import pytest
 
 from tap_comagic.client import load_schema
 from tap_comagic.sandbox.catalog import REFERENCE_PATH
+from tests.tap_harness import schema_type
 from tools.publicdocs import METHODS, NESTED_BEYOND_EXAMPLE, read_method, schema_for
 
 PAGE = """<article>
@@ -68,13 +69,6 @@ def test_a_docs_page_gives_params_and_fields_nested_as_its_example(method):
     assert flags["sortable"] == ["created"]
 
 
-def _type(schema: dict, *path: str) -> list[str]:
-    node = schema["properties"]
-    for step in path[:-1]:
-        node = node[step].get("items", node[step])["properties"]
-    return node[path[-1]]["type"]
-
-
 @pytest.mark.parametrize(("stream", "path", "json_type"), [
     ("sites", ("id",), "integer"),
     ("sites", ("default_phone_number",), "string"),
@@ -93,7 +87,7 @@ def _type(schema: dict, *path: str) -> list[str]:
 ])
 def test_types_follow_the_reports_conventions(stream, path, json_type):
     schema, _ = load_schema(stream)
-    assert _type(schema, *path) == [json_type, "null"]
+    assert schema_type(schema, *path) == [json_type, "null"]
 
 
 @pytest.mark.parametrize("stream", sorted(METHODS))

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tap_comagic.client import load_schema
+from tests.tap_harness import schema_type
 from tools.publicdocs import METHODS as PUBLIC_DOCS_STREAMS
 from tools.specdoc import ROOT, SKIP_REASON, SPEC_PATH, load, load_merged, stream_name
 
@@ -73,28 +74,21 @@ def test_schemas_add_every_public_field_the_spec_lacks():
     assert "cpn_region_id" in load_schema("calls")[0]["properties"]
     assert "finish_reason" in load_schema("call_legs")[0]["properties"]
     messages, _ = load_schema("chat_messages")
-    assert _type(messages, "id") == ["integer", "null"]
+    assert schema_type(messages, "id") == ["integer", "null"]
     assert set(messages["properties"]["resource"]["properties"]) == {"size", "type", "file_url", "file_name",
                                                                      "mime_type"}
 
 
 def test_the_spec_wins_where_both_list_a_field():
     # chats.duration: the public docs say string; the spec's table holds seconds
-    assert _type(load_schema("chats")[0], "duration") == ["integer", "null"]
+    assert schema_type(load_schema("chats")[0], "duration") == ["integer", "null"]
     assert "duration" not in load_schema("chats")[1].get("public_docs_only", [])
     # goals.ext_id: the docs' example says number, their table string: a string, numbers turned into strings
     schema, flags = load_schema("goals")
-    assert _type(schema, "ext_id") == ["string", "null"]
+    assert schema_type(schema, "ext_id") == ["string", "null"]
     assert flags["as_string"] == ["ext_id"]
-    assert _type(load_schema("chats")[0], "visitor_ids") == ["array", "null"]
+    assert schema_type(load_schema("chats")[0], "visitor_ids") == ["array", "null"]
     assert load_schema("chats")[0]["properties"]["visitor_ids"]["items"]["type"] == ["integer", "null"]
-
-
-def _type(schema: dict, *path: str) -> list[str]:
-    node = schema["properties"]
-    for step in path[:-1]:
-        node = node[step].get("items", node[step])["properties"]
-    return node[path[-1]]["type"]
 
 
 @pytest.mark.parametrize(("stream", "path", "json_type"), [
@@ -114,7 +108,7 @@ def _type(schema: dict, *path: str) -> list[str]:
 ])
 def test_types_follow_the_spec_readme(stream, path, json_type):
     schema, _ = load_schema(stream)
-    assert _type(schema, *path) == [json_type, "null"]
+    assert schema_type(schema, *path) == [json_type, "null"]
 
 
 @pytest.mark.parametrize("stream", [p.stem for p in sorted(SCHEMAS.glob("*.json"))])
