@@ -254,7 +254,8 @@ class TapCoMagic(Tap):
         for cid, reason in unreadable:
             self.run.progress.tally(cid, "*").skipped = reason
             self.logger.warning("Skipping customer %s: %s", cid, reason)
-        self.logger.info("Reading %d customer(s) of the agent: %s", len(chosen), ", ".join(str(c.id) for c in chosen))
+        self.logger.info("Reading %d customer(s) of the agent: %s", len(chosen),
+                         ", ".join(f"{c.id} ({c.name})" if c.name else str(c.id) for c in chosen))
         return chosen
 
     def sync_account(self, index: int, total: int, customer: Customer) -> bool:
