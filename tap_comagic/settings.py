@@ -93,8 +93,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
                 description="For agents (partners) reading one client: the client's user id, sent with every "
                 "report call."),
     th.Property("customer_id", th.IntegerType, title="Customer ID (v3 reports)",
-                description="For partners reading one client: the client id sent by the v3 reports `sales` "
-                "and `api_requests` (default: the client's id from get.account)."),
+                description="For partners reading one client: the client id, sent by the v3 reports `sales` "
+                "and `api_requests` and carried by every record (default: the client of `user_id`, from "
+                "get.customer_users)."),
     th.Property("start_date", th.DateTimeType, required=True, title="Start date",
                 description="Earliest date-time to extract, in account time unless it carries an offset."),
     th.Property("end_date", th.DateTimeType, title="End date",

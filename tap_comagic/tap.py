@@ -241,7 +241,10 @@ class TapCoMagic(Tap):
         """The accounts to read: the token's own, or the clients `customers` asks for (StopRun: none)."""
         settings = self.settings
         if settings.customers is None:
-            return [Customer(None, settings.user_id)]
+            try:
+                return [Customer(self.client_of(settings.user_id), settings.user_id)]
+            except Exception as exc:
+                raise as_stop(exc, "customers") from None
         try:
             rows = {table: list(table(self, self.run).table(None)) for table in (AgentCustomers, AgentCustomerUsers)}
             chosen, unreadable = choose(settings, rows[AgentCustomers], rows[AgentCustomerUsers])
@@ -257,6 +260,24 @@ class TapCoMagic(Tap):
         self.logger.info("Reading %d customer(s) of the agent: %s", len(chosen),
                          ", ".join(f"{c.id} ({c.name})" if c.name else str(c.id) for c in chosen))
         return chosen
+
+    def client_of(self, user_id: int | None) -> int | None:
+        """The client an agent's `user_id` acts for: `customer_id` if set, else the one get.customer_users
+        names. Not get.account's app_id: a server may answer that for the agent's own account, and two
+        clients read so into one warehouse would share keys. None: a client's own token (get.account names
+        it), or a server that does not say."""
+        if user_id is None:
+            return None
+        if self.settings.customer_id is not None:
+            return self.settings.customer_id
+        try:
+            users = AgentCustomerUsers(self, self.run).table(None)
+            return next((optional_int(u.get("customer_id")) for u in users if optional_int(u.get("id")) == user_id),
+                        None)
+        except (SkipStream, CoMagicError) as exc:
+            self.logger.warning("get.customer_users does not say which client user %s belongs to (%s): the records "
+                                "carry the id get.account gives; set `customer_id` to name the client", user_id, exc)
+            return None
 
     def sync_account(self, index: int, total: int, customer: Customer) -> bool:
         """Read one account: its streams, from its state partition. False: it failed."""

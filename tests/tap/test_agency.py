@@ -336,3 +336,28 @@ def test_a_server_whose_get_account_knows_no_user_id(reading: str) -> None:
         assert same(run.of("calls", 5002), truth(sb, "calls", 5002), ("id",))
         assert not run.records["account"]
         assert [w for w in warnings(run) if "get.account" in w and "5002" in w], warnings(run)
+
+
+@pytest.mark.parametrize("reading", ["user_id", "refuses_user_id", "own"])
+def test_one_client_by_user_id_is_named_as_that_client(reading: str) -> None:
+    """The single-client form (`user_id`, no `customers`): whatever get.account makes of user_id, the records
+    name the client the user belongs to, never the agent's own account or 0. Two clients loaded this way into
+    one warehouse would otherwise share keys (financial_summary's is a date)."""
+    with Sandbox(agency(agent_account=reading)) as sb:
+        for user, customer in ((70011, 5001), (70021, 5002)):
+            cfg = config(sb, customers=None, user_id=user, timezone=str(ZONES[customer]))
+            run = run_tap(cfg, catalog=select(discover(cfg), {"calls"}))
+            assert run.returncode == 0, run.stderr[-3000:]
+            assert set(run.accounts["calls"]) == {customer}, (reading, user, dict(run.accounts["calls"]))
+            assert same(run.of("calls", customer), truth(sb, "calls", customer), ("id",))
+
+
+def test_one_client_by_user_id_and_customer_id_asks_no_user_list() -> None:
+    """`customer_id` set beside `user_id` names the client itself: no get.customer_users request, and the
+    records carry it even from a server whose get.account answers for the agent."""
+    with Sandbox(agency(agent_account="own")) as sb:
+        cfg = config(sb, customers=None, user_id=70021, customer_id=5002, timezone=str(ZONES[5002]))
+        run = run_tap(cfg, catalog=select(discover(cfg), {"calls"}))
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert set(run.accounts["calls"]) == {5002}
+        assert [e for e in sb.log if e.method == "get.customer_users"] == []
