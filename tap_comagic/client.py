@@ -138,8 +138,7 @@ class CoMagicStream(RESTStream[int]):
         # accounts. The API's rows lack it: it is never asked for, and added in post_process.
         schema["properties"] = {ACCOUNT_COLUMN: {"type": ["integer"]}, **schema["properties"]}
         super().__init__(tap, schema=schema, http_method="POST")
-        keys = type(self).primary_keys  # the declaration's (the SDK's property, on a class declaring none)
-        declared: tuple[str, ...] = tuple(keys) if isinstance(keys, (tuple, list)) else ()
+        declared = self.declared_keys()
         self.row_keys = declared  # what tells the API's rows apart within one account
         self.primary_keys = (ACCOUNT_COLUMN, *declared) if declared else ()
         self.run = run
@@ -150,6 +149,12 @@ class CoMagicStream(RESTStream[int]):
         self._fields_recalled = False  # the state's refused fields are applied
         self._fields_lock = threading.Lock()
         self.skipped = False  # the account lacks this report (see get_records)
+
+    @classmethod
+    def declared_keys(cls) -> tuple[str, ...]:
+        """The key the stream declares, within one account (a class declaring none has the SDK's property)."""
+        keys = cls.primary_keys
+        return tuple(keys) if isinstance(keys, (tuple, list)) else ()
 
     @classmethod
     def declared_schema(cls) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -120,8 +120,3 @@ class RunContext:
     def auth(self) -> CoMagicAuth:
         """The credentials, connecting at first use."""
         return self.connection.address_and_auth[1]
-
-    @property
-    def connected(self) -> bool:
-        """Whether a connection was made."""
-        return self.connection.made

@@ -147,7 +147,7 @@ class TapCoMagic(Tap):
                 raise TapError(f"the catalog names stream `{entry.tap_stream_id}`, which tap-comagic does not have; "
                                "run discovery again (`--discover`)")
             properties = load_schema(entry.tap_stream_id)[0]["properties"]
-            keyed = bool(vars(STREAMS_BY_NAME[entry.tap_stream_id]).get("primary_keys"))
+            keyed = bool(STREAMS_BY_NAME[entry.tap_stream_id].declared_keys())
             if (keyed and ACCOUNT_COLUMN not in (entry.key_properties or ())) \
                     or ACCOUNT_COLUMN not in entry.schema.to_dict().get("properties", {}):
                 # a catalog from before records named their account: its keys would merge accounts' rows
@@ -347,7 +347,7 @@ class TapCoMagic(Tap):
                                 "`timezone` (%s)", named, customer.id, customer.id, settings.zone)
             info = None
         info = info or {}
-        customer_id = customer.id if customer.id is not None else optional_int(info.get("app_id"))
+        customer_id = customer.id if customer.id is not None else named
         lookup.tally.customer_id = customer_id
         if customer_id is None:
             customer_id = settings.customer_id or 0
@@ -402,7 +402,7 @@ class TapCoMagic(Tap):
 
     def close(self) -> None:
         """Log out of the session and stop the sandbox, if either was started."""
-        if "run" in self.__dict__ and self.run.connected:
+        if "run" in self.__dict__ and self.run.connection.made:
             self.run.auth.log_out()
         if self._sandbox is not None:
             self._sandbox.stop()

@@ -74,13 +74,15 @@ def catalog_with_stream(name: str) -> dict[str, Any]:
     return cat
 
 
-def catalog_before_accounts() -> dict[str, Any]:
-    """A catalog saved before records named their account (no customer_id in schema or key)."""
+def catalog_before_accounts(*, key_only: bool = False) -> dict[str, Any]:
+    """A catalog saved before records named their account (no customer_id in schema or key), or one whose key
+    alone was edited to leave it out (its rows of two accounts would merge as well)."""
     cat = catalog({"goals"})
     for entry in cat["streams"]:
-        entry["schema"]["properties"].pop("customer_id")
         entry["key_properties"] = [k for k in entry["key_properties"] if k != "customer_id"]
-        entry["metadata"] = [m for m in entry["metadata"] if m["breadcrumb"] != ["properties", "customer_id"]]
+        if not key_only:
+            entry["schema"]["properties"].pop("customer_id")
+            entry["metadata"] = [m for m in entry["metadata"] if m["breadcrumb"] != ["properties", "customer_id"]]
     return cat
 
 
@@ -130,6 +132,8 @@ CASES = [
          names=("not_in_schema",)),
     Case("catalog has an unknown stream", catalog=catalog_with_stream("callz"), names=("callz",)),
     Case("catalog from before customer_id", catalog=catalog_before_accounts(), names=("`customer_id`", "--discover")),
+    Case("catalog key without customer_id", catalog=catalog_before_accounts(key_only=True),
+         names=("`customer_id`", "--discover")),
     Case("api key the server rejects", {"access_token": "sk-wrong-0000000000"}, ("access_token",)),
     Case("wrong password", {"access_token": None, "login": "analyst", "password": "pw-wrong-0000"},
          ("auth_error", "`password`")),
