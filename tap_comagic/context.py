@@ -39,9 +39,10 @@ class Account:
         object.__setattr__(self, "from_api", FromApi(self.zone))
 
     @classmethod
-    def of(cls, settings: Settings) -> Account:
-        """The account the settings name, before the API has said which it is (discovery)."""
-        return cls(settings.zone, settings.user_id, None, settings.customer_id)
+    def of(cls, settings: Settings, throttle: Throttle) -> Account:
+        """The account the settings name, before the API has said which it is (discovery, the agent's own
+        calls): on the token's throttle, which the token's own account then keeps."""
+        return cls(settings.zone, settings.user_id, None, settings.customer_id, throttle)
 
     @property
     def scope(self) -> dict[str, Any]:

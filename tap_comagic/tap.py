@@ -86,7 +86,7 @@ class TapCoMagic(Tap):
         """What the streams receive instead of the tap: the token's own account until the API names the
         accounts to read (see ``reading``)."""
         progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
-        return RunContext(self.settings, Account.of(self.settings), Connection(self._connect),
+        return RunContext(self.settings, Account.of(self.settings, self._throttle), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
                           write_state=WindowStates(lambda: self.state_writer.write_state(self.state)),
                           progress=progress)
