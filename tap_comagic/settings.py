@@ -82,7 +82,7 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
                 title="User per customer (agents)",
                 description="For agents: customer id -> the user id to act as for that client, e.g. "
                 '{"5002": 70021}. Default: the lowest user id get.customer_users lists for the client.'),
-    th.Property("fail_on_skip", th.BooleanType, default=False, title="Fail on skip",
+    th.Property("fail_on_skip", th.BooleanType, default=DEFAULTS["fail_on_skip"], title="Fail on skip",
                 description="Exit non-zero at the end of a run that skipped a client or a stream (IP not "
                 "white-listed, inactive account, forbidden, component disabled); the others still complete."),
     th.Property("progress_seconds", _whole("progress_seconds"), default=DEFAULTS["progress_seconds"],
@@ -161,7 +161,7 @@ class Settings:
     progress_seconds: int = DEFAULTS["progress_seconds"]
     customers: str | tuple[int, ...] | None = None  # ALL, the ids listed, or None: the token's own account
     customer_user_ids: Mapping[int, int] = field(default_factory=dict)
-    fail_on_skip: bool = False
+    fail_on_skip: bool = DEFAULTS["fail_on_skip"]
     zone_given: bool = False  # `timezone` was set: it wins over the account's own
     dates: tuple[str, str | None] = ("", None)  # `start_date` and `end_date` as given, for another zone
     id_batch: int = ID_BATCH
