@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.specdoc import scalar_schema
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # stream -> (docs page, API method). The order is the order of the tap's stream list.
@@ -319,9 +321,7 @@ def _schema(row: Row) -> dict[str, Any]:
             value = json_type(row.name + "_value", row.free_form)
             return {"type": ["object", "null"], "additionalProperties": {"type": [value, "null"]}}
         return _object(row.children)
-    if t in ("date-time", "date"):
-        return {"type": ["string", "null"], "format": t}
-    return {"type": [t, "null"]}
+    return scalar_schema(t)
 
 
 def _object(children: list[Row]) -> dict[str, Any]:
@@ -331,7 +331,7 @@ def _object(children: list[Row]) -> dict[str, Any]:
 def schema_for(m: Method) -> dict[str, Any]:
     props = {f.name: _schema(f) for f in m.fields}
     for name, kind in ADDED.get(m.stream, []):
-        props[name] = {"type": ["string", "null"], "format": kind} if kind == "date" else {"type": [kind, "null"]}
+        props[name] = scalar_schema(kind)
     return {
         "type": "object",
         "additionalProperties": False,

@@ -255,9 +255,15 @@ def _json_schema(f: Field) -> dict[str, Any]:
         return {"type": ["array", "null"], "items": items}
     if t == "object":
         return _object(f.children)
-    if t in ("date-time", "date"):
-        return {"type": ["string", "null"], "format": t}
-    return {"type": [t, "null"]}
+    return scalar_schema(t)
+
+
+def scalar_schema(json_type: str) -> dict[str, Any]:
+    """A property of a scalar type; dates travel as strings with a format, as the tap reads them. Shared with
+    tools/publicdocs.py so that both generators write dates alike."""
+    if json_type in ("date-time", "date"):
+        return {"type": ["string", "null"], "format": json_type}
+    return {"type": [json_type, "null"]}
 
 
 def _object(children: list[Field]) -> dict[str, Any]:
