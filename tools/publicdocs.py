@@ -94,7 +94,6 @@ class Row:
 class Method:
     stream: str
     method: str
-    agents: bool
     params: dict[str, str]
     required: list[str]
     fields: list[Row]
@@ -304,7 +303,7 @@ def read_method(checkout: Path, stream: str) -> Method:
         params.update({k: v for k, v in (("offset", "number"), ("filter", "object"), ("fields", "array"),
                                          ("sort", "array")) if k not in params})
     example = _rename(_example(page), {**EXAMPLE_ALIASES, **METHOD_ALIASES.get(stream, {})})
-    return Method(stream, method, agents, params, required, _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream)))
+    return Method(stream, method, params, required, _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream)))
 
 
 # ---- derived files ---------------------------------------------------------------------------------
