@@ -718,7 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick and "scale" in only:
         table.add("3./5. 1,000,000 calls, and the RSS ratio and CPU spread over sizes >= 100k (one such size)",
                   "skipped (--quick)")
-    command = "python -m tools.bench_tap" + (" --quick" if a.quick else "")
+    command = ("python -m tools.bench_tap" + (" --quick" if a.quick else "")
+               + (f" --only {a.only}" if only != set(SECTIONS) else ""))
     head = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True,
                           text=True, check=False).stdout.strip() or "unknown"
     machine = (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
