@@ -26,7 +26,7 @@ REPO = "https://github.com/tap-comagic/tap-comagic"
 SETTINGS_GROUP_VALIDATION = [["access_token", "start_date"], ["login", "password", "start_date"],
                              ["sandbox", "start_date"]]
 
-# Settings that the SDK adds to every tap: listed after the tap's own, in the order the SDK gives them.
+# Meltano's setting kinds by JSON type (a JSON number may be fractional: Meltano calls that decimal).
 _KIND_BY_TYPE = {"string": "string", "integer": "integer", "number": "decimal", "boolean": "boolean",
                  "object": "object", "array": "array"}
 

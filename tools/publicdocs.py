@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.specdoc import scalar_schema
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # stream -> (docs page, API method). The order is the order of the tap's stream list.
@@ -92,7 +94,6 @@ class Row:
 class Method:
     stream: str
     method: str
-    agents: bool
     params: dict[str, str]
     required: list[str]
     fields: list[Row]
@@ -302,7 +303,7 @@ def read_method(checkout: Path, stream: str) -> Method:
         params.update({k: v for k, v in (("offset", "number"), ("filter", "object"), ("fields", "array"),
                                          ("sort", "array")) if k not in params})
     example = _rename(_example(page), {**EXAMPLE_ALIASES, **METHOD_ALIASES.get(stream, {})})
-    return Method(stream, method, agents, params, required, _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream)))
+    return Method(stream, method, params, required, _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream)))
 
 
 # ---- derived files ---------------------------------------------------------------------------------
@@ -319,9 +320,7 @@ def _schema(row: Row) -> dict[str, Any]:
             value = json_type(row.name + "_value", row.free_form)
             return {"type": ["object", "null"], "additionalProperties": {"type": [value, "null"]}}
         return _object(row.children)
-    if t in ("date-time", "date"):
-        return {"type": ["string", "null"], "format": t}
-    return {"type": [t, "null"]}
+    return scalar_schema(t)
 
 
 def _object(children: list[Row]) -> dict[str, Any]:
@@ -331,7 +330,7 @@ def _object(children: list[Row]) -> dict[str, Any]:
 def schema_for(m: Method) -> dict[str, Any]:
     props = {f.name: _schema(f) for f in m.fields}
     for name, kind in ADDED.get(m.stream, []):
-        props[name] = {"type": ["string", "null"], "format": kind} if kind == "date" else {"type": [kind, "null"]}
+        props[name] = scalar_schema(kind)
     return {
         "type": "object",
         "additionalProperties": False,

@@ -47,6 +47,7 @@ class Field:
     children: list[Field] = field(default_factory=list)
     public: bool = False  # listed by the public docs only, not by the spec
     as_string: bool = False  # the docs say number and string at once: numbers are turned into strings
+    description_hint: str = ""  # the row's description: says "seconds" where the type word does not
 
     @property
     def json_type(self) -> str:
@@ -64,8 +65,6 @@ class Field:
             return "date" if self.allowed.strip().upper() == "YYYY-MM-DD" else "date-time"
         return "string"
 
-    description_hint: str = ""
-
 
 @dataclass
 class Report:
@@ -75,7 +74,6 @@ class Report:
     params: dict[str, str]  # request parameter -> declared type
     required: list[str]
     fields: list[Field]
-    example_keys: list[str]
 
 
 def _cells(line: str) -> list[str]:
@@ -122,15 +120,13 @@ def parse(text: str) -> dict[str, Report]:
                 block = body.split("```json", 1)[1].split("```", 1)[0]
                 example = _example_item(block)
         example = {EXAMPLE_ALIASES.get(k, k): v for k, v in example.items()}
-        reports[method] = Report(method, version, status, params, required,
-                                 _fields(table), list(example))
-        reports[method].example_keys = list(example)
+        reports[method] = Report(method, version, status, params, required, _fields(table))
         _nest(reports[method], example)
     return reports
 
 
 def _fields(lines: list[str]) -> list[Field]:
-    """Rows in order; a line without '|' (a group heading) is kept as a None marker."""
+    """Rows in order; a line without '|' (a group heading) is kept as a row declared "heading"."""
     out: list[Field] = []
     header: list[str] = []
     for line in lines:
@@ -255,9 +251,15 @@ def _json_schema(f: Field) -> dict[str, Any]:
         return {"type": ["array", "null"], "items": items}
     if t == "object":
         return _object(f.children)
-    if t in ("date-time", "date"):
-        return {"type": ["string", "null"], "format": t}
-    return {"type": [t, "null"]}
+    return scalar_schema(t)
+
+
+def scalar_schema(json_type: str) -> dict[str, Any]:
+    """A property of a scalar type; dates travel as strings with a format, as the tap reads them. Shared with
+    tools/publicdocs.py so that both generators write dates alike."""
+    if json_type in ("date-time", "date"):
+        return {"type": ["string", "null"], "format": json_type}
+    return {"type": [json_type, "null"]}
 
 
 def _object(children: list[Field]) -> dict[str, Any]:
