@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,12 @@ def schema_type(schema: dict[str, Any], *path: str) -> list[str]:
         node = node[step].get("items", node[step])["properties"]
     types: list[str] = node[path[-1]]["type"]
     return types
+
+
+def names_number(text: str, number: int) -> bool:
+    """Whether ``text`` holds ``number`` as a number of its own: not as digits inside a timestamp, a
+    duration, a longer id or a JSON value ("...27.995004Z", "0.5004", '"pid":5004' do not name 5004)."""
+    return re.search(rf"(?<![\w.:]){number}(?![\w.])", text) is not None
 
 
 def multiset(records: list[dict[str, Any]]) -> Counter[str]:
