@@ -111,6 +111,22 @@ def test_all_clients_each_exactly_keyed_by_customer(sim: Sandbox, first: Run) ->
     assert first.of("calls", 5001) != first.of("calls", 5002)
 
 
+def test_no_declared_key_merges_two_rows_of_the_run(sim: Sandbox, first: Run) -> None:
+    """Each client numbers its own records, so their ids overlap: the key the tap declares (its SCHEMA
+    message's key_properties, customer_id first) tells every row of the whole run apart, both clients' rows
+    together, and an upserting target keeps as many rows as both clients' truths hold."""
+    for stream, (_, key) in STREAMS.items():
+        if not key:  # declares no key: targets append (rows checked whole above)
+            continue
+        declared = first.keys[stream]  # what follows customer_id
+        keys = [(owner, *(r[k] for k in declared))
+                for r, owner in zip(first.records[stream], first.owners[stream], strict=True)]
+        assert len(set(keys)) == len(keys) == sum(len(truth(sim, stream, c)) for c in READABLE), (stream, declared)
+    for stream in ("calls", "call_legs", "chats", "chat_messages", "goals"):
+        ids = [{r["id"] for r in truth(sim, stream, c)} for c in READABLE]
+        assert ids[0] & ids[1], stream  # the same id in both clients: a key without the account merges them
+
+
 def test_each_client_is_read_in_its_own_time_zone(first: Run) -> None:
     assert {r["start_time"][-6:] for r in first.of("calls", 5001)} == {"+03:00"}
     assert {r["start_time"][-6:] for r in first.of("calls", 5002)} == {"+05:00"}
