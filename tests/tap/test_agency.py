@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tap_comagic.sandbox import CustomerConfig, Sandbox, agency_demo
-from tests.reliability_helpers import error_lines, log_lines, run_until
+from tests.reliability_helpers import Killed, error_lines, log_lines, run_until
 from tests.tap_harness import Run, as_emitted, discover, multiset, names_number, run_tap, select
 
 AGENT_KEY = "agent-key-0123456789"
@@ -216,6 +216,39 @@ def test_a_killed_run_resumes_every_client_from_its_own_windows(sim: Sandbox, ca
     assert len(again) <= 2 * per_day  # at most the one-day window the kill cut, read again
     union = {r["id"]: r for r in before + resumed.of("calls", 5002)}
     assert same(list(union.values()), truth(sim, "calls", 5002), ("id",))
+
+
+def middle_of(killed: Killed, stream: str, customer: int) -> int:
+    """The number of RECORD/STATE lines a whole run has written when half of ``customer``'s ``stream`` is out."""
+    seen = Counter[str]()
+    at = []
+    for line, kind in enumerate(killed.kinds, 1):
+        if kind != "STATE":
+            if kind == stream and killed.owners[stream][seen[stream]] == customer:
+                at.append(line)
+            seen[kind] += 1
+    assert at, (stream, customer)
+    return at[len(at) // 2]
+
+
+def test_a_run_killed_while_a_clients_children_read_loses_nothing(sim: Sandbox) -> None:
+    """Killed halfway through a client's child stream (the first client's call_legs, fed windows; the second's
+    chat_messages, fed ids), the next run from the last STATE delivers every record of every client: no
+    bookmark, parent's or child's, of this client or the other, passed a window whose records were not all out."""
+    cfg = config(sim, window_days=1, lookback_days=0)
+    family = select(discover(cfg), {"calls", "call_legs", "chats", "chat_messages"})
+    whole = run_until(cfg, catalog=family, kill_after=10**9)
+    assert whole.finished
+    for child, customer in (("call_legs", 5001), ("chat_messages", 5002)):
+        killed = run_until(cfg, catalog=family, kill_after=middle_of(whole, child, customer))
+        assert not killed.finished
+        assert killed.of(child, customer), child
+        resumed = run_tap(cfg, catalog=family, state=killed.last_state)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        for stream in ("calls", "call_legs", "chats", "chat_messages"):
+            for client in READABLE:
+                union = {r["id"]: r for r in killed.of(stream, client) + resumed.of(stream, client)}
+                assert same(list(union.values()), truth(sim, stream, client), ("id",)), (child, stream, client)
 
 
 # ---- one client's rights, limits and failures are that client's alone ----------------------------------
