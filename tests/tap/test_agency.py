@@ -275,6 +275,38 @@ def test_one_clients_daily_limit_stops_that_client_only() -> None:
         assert len(run.of("calls", 5001)) < len(truth(sb, "calls", 5001))
 
 
+def test_a_client_stopped_by_its_daily_limit_resumes_each_day_until_all_is_read() -> None:
+    """Day after day (the simulator's day restarts the clients' budgets), runs from the last state deliver
+    all of the stopped client's records, children too: its bookmarks never passed a window not read.
+    The other client is read whole on the first day."""
+    demo = agency()
+    poor = replace(demo.customers[0], account=replace(demo.customers[0].account, day_limit=25))
+    family = ("calls", "call_legs", "chats", "chat_messages")
+    with Sandbox(replace(demo, customers=(poor, *demo.customers[1:]))) as sb:
+        cfg = config(sb, window_days=1)
+        chosen = select(discover(cfg), set(family))
+        read: dict[str, list[dict[str, Any]]] = {stream: [] for stream in family}
+        state: dict[str, Any] | None = None
+        for day in range(12):
+            run = run_tap(cfg, catalog=chosen, state=state)
+            assert run.returncode == 0, run.stderr[-3000:]
+            if day == 0:
+                for stream in family:
+                    assert same(run.of(stream, 5002), truth(sb, stream, 5002), ("id",)), stream
+            for stream in family:
+                read[stream] += run.of(stream, 5001)
+            state = run.state
+            if not [w for w in warnings(run) if names_number(w, 5001) and "daily" in w]:
+                break
+            sb.new_day()
+        else:
+            pytest.fail("12 days did not read the client whole")
+        for stream in family:
+            union = {r["id"]: r for r in read[stream]}
+            assert same(list(union.values()), truth(sb, stream, 5001), ("id",)), stream
+        assert day >= 2, "the limit stopped the client too seldom: the test proves little"
+
+
 def test_the_summary_counts_each_clients_records_and_requests_and_no_log_holds_the_key(
         sim: Sandbox, catalog: dict[str, Any]) -> None:
     since = len(sim.log)
