@@ -371,7 +371,8 @@ def test_a_customer_without_users() -> None:
         run = run_tap(cfg, catalog=select(discover(cfg), {"goals"}))
         assert run.returncode == 0, run.stderr[-2000:]
         assert set(run.accounts["goals"]) == set(READABLE)
-        assert [w for w in warnings(run) if "5005" in w and "no user" in w]
+        assert [w for w in warnings(run) if names_number(w, 5005) and "no user" in w], warnings(run)
+        assert [line for line in summary(run) if " 5005 " in line and "no user" in line], summary(run)
 
 
 def test_the_users_chosen_by_default_are_the_lowest_ids(sim: Sandbox) -> None:
