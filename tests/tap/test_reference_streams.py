@@ -370,6 +370,11 @@ def test_ids_the_docs_declare_strings_stay_strings_when_a_server_sends_numbers()
     assert row is not None
     assert (row["campaign_ext_id"], row["banner_group_id"], row["keyword_id"]) == ("77", "123", "456")
     assert (row["ad_key"], row["cost_sum"]) == ("123|456|789", 10.5)
+    summary = tap.streams["ct_summary"]
+    page = b'[{"site_id": 1, "site_domain": 5, "date": "2026-01-01"}]'
+    row = summary.post_process(summary.record_decoder(msgspec.Raw(page))[0])
+    assert row is not None
+    assert row["site_domain"] == "5"
 
 
 @pytest.mark.parametrize("module", ["tap_comagic.reports", "tap_comagic.streams", "tap_comagic.registry",
