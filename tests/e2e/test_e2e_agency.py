@@ -51,7 +51,8 @@ def by_customer(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
 
 def check_clients(sim: Sandbox, tables: dict[str, list[dict[str, Any]]], streams: list[str],
                   clients: tuple[int, ...]) -> None:
-    """Each stream's one table holds exactly each client's truth under its customer_id, no other account."""
+    """Each stream's one table holds exactly the rows of each client's truth (their keys: the values are
+    compared in tests/tap/test_agency.py) under its customer_id, no other account."""
     for stream in streams:
         loaded = by_customer(tables[stream])
         assert sorted(loaded) == sorted(clients), f"{stream}: accounts loaded {sorted(loaded)}, not {clients}"
@@ -93,8 +94,9 @@ def demo_agency() -> Sandbox:
 def test_agency_environment_loads_every_client_into_one_table_per_stream(project: Path, tmp_path: Path,
                                                                          demo_agency: Sandbox) -> None:
     """`meltano --environment=agency run tap-comagic target-duckdb` as meltano.yml defines it (sandbox, every
-    client of the agent), over ten days: each stream's table holds clients 5001 and 5002, each equal to its
-    own truth and keyed by (customer_id, ...); 5003 is a warning and a summary line, 5004 nowhere."""
+    client of the agent), over ten days: each stream's table holds clients 5001 and 5002, each with the rows
+    of its own truth (keys; calls' start times in the client's zone) and keyed by (customer_id, ...); 5003 is
+    a warning and a summary line, 5004 nowhere."""
     sim = demo_agency
     path = tmp_path / "agency.duckdb"
     env = {"TAP_COMAGIC_START_DATE": START, "TAP_COMAGIC_END_DATE": END, "TARGET_DUCKDB_FILEPATH": str(path),
