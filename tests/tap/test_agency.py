@@ -16,7 +16,7 @@ import pytest
 
 from tap_comagic.sandbox import CustomerConfig, Sandbox, agency_demo
 from tests.reliability_helpers import Killed, error_lines, log_lines, run_until
-from tests.tap_harness import Run, as_emitted, discover, multiset, names_number, run_tap, select
+from tests.tap_harness import Run, as_emitted, discover, method_and_key, multiset, names_number, run_tap, select
 
 AGENT_KEY = "agent-key-0123456789"
 START, END = "2026-01-01", "2026-01-12 23:59:59"
@@ -26,17 +26,8 @@ ZONES = {5001: ZoneInfo("Europe/Moscow"), 5002: ZoneInfo("Asia/Yekaterinburg")}
 READABLE = (5001, 5002)
 # stream -> (method, key without customer_id); a report, a child fed ids, one fed windows, a v3 report
 # (customer_id instead of user_id) and reference tables
-STREAMS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "calls": ("get.calls_report", ("id",)),
-    "call_legs": ("get.call_legs_report", ("id",)),
-    "chats": ("get.chats_report", ("id",)),
-    "chat_messages": ("get.chat_messages_report", ("id",)),
-    "goals": ("get.goals_report", ("id",)),
-    "api_requests": ("get.api_requests_report", ()),
-    "sites": ("get.sites", ("id",)),
-    "campaigns": ("get.campaigns", ("id",)),
-    "account": ("get.account", ("app_id",)),
-}
+STREAMS = {s: method_and_key(s) for s in ("calls", "call_legs", "chats", "chat_messages", "goals", "api_requests",
+                                          "sites", "campaigns", "account")}
 
 
 def agency(**changes: Any) -> Any:

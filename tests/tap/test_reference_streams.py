@@ -14,22 +14,9 @@ import pytest
 
 from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tap_comagic.tap import TapCoMagic
-from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, run_tap, select
+from tests.tap_harness import REFERENCE, as_emitted, bookmarks_of, by_key, discover, run_tap, select
 
 START = "2026-01-01"
-# stream -> (API method, primary key); written from the issue, not from the tap
-TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "account": ("get.account", ("app_id",)),
-    "sites": ("get.sites", ("id",)),
-    "site_blocks": ("get.site_blocks", ("id",)),
-    "campaigns": ("get.campaigns", ("id",)),
-    "virtual_numbers": ("get.virtual_numbers", ("id",)),
-    "employees": ("get.employees", ("id",)),
-    "employee_groups": ("get.group_employees", ("id",)),
-    "tags": ("get.tags", ("id",)),
-    "statuses": ("get.statuses", ("id",)),
-    "scenarios": ("get.scenarios", ("id",)),
-}
 DAILY = {"ct_summary": "get.ct_summary_report", "ct_ac_summary": "get.ct_ac_summary_report",
          "employee_stat": "get.employee_stat"}
 REPORTS = {"calls", "call_legs", "chats", "chat_messages", "goals", "offline_messages", "communications"}
@@ -61,7 +48,8 @@ def world() -> Iterator[tuple[Sandbox, Any]]:
     """Four days: every new stream and the reports that name their ids."""
     with Sandbox(world_config()) as sim:
         cfg = tap_config(sim, "2026-01-04 23:59:59")
-        run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES) | set(DAILY) | {"campaign_daily_stat"} | REPORTS))
+        streams = {*REFERENCE, *DAILY, "campaign_daily_stat", *REPORTS}
+        run = run_tap(cfg, catalog=select(discover(cfg), streams))
         assert run.returncode == 0, run.stderr[-3000:]
         yield sim, run
 
@@ -70,10 +58,10 @@ def world() -> Iterator[tuple[Sandbox, Any]]:
 WITH_DELETED = {"statuses": "is_deleted"}
 
 
-@pytest.mark.parametrize("stream", sorted(TABLES))
+@pytest.mark.parametrize("stream", sorted(REFERENCE))
 def test_reference_table_equals_the_account_in_one_request(world, stream):
     sim, run = world
-    method, key = TABLES[stream]
+    method, key = REFERENCE[stream]
     flag = WITH_DELETED.get(stream)
     truth = [as_emitted(r) for r in sim.truth(method)]
     if flag:
@@ -233,9 +221,9 @@ def test_a_second_run_reads_only_the_days_since_the_bookmark():
 def test_reference_tables_page_by_page_size():
     with Sandbox(world_config()) as sim:
         cfg = tap_config(sim, "2026-01-02 23:59:59", page_size=4)
-        run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES)))
+        run = run_tap(cfg, catalog=select(discover(cfg), set(REFERENCE)))
         assert run.returncode == 0, run.stderr[-3000:]
-        for stream, (method, key) in TABLES.items():
+        for stream, (method, key) in REFERENCE.items():
             flag = WITH_DELETED.get(stream)
             reads = [sim.truth(method), *([sim.truth(method, **{flag: True})] if flag else [])]
             truth = [as_emitted(r) for rows in reads for r in rows]
@@ -291,9 +279,9 @@ def test_employee_stat_is_skipped_once_without_the_call_center():
 
 def test_only_the_reference_tables_are_selected_by_default():
     tap = TapCoMagic(config={"sandbox": True, "start_date": START})
-    new = {*TABLES, *DAILY, "campaign_daily_stat"}
+    new = {*REFERENCE, *DAILY, "campaign_daily_stat"}
     on = {name for name, s in tap.streams.items() if s.selected and name in new}
-    assert on == set(TABLES)  # one request each a run; the summaries cost requests per day or per site
+    assert on == set(REFERENCE)  # one request each a run; the summaries cost requests per day or per site
 
 
 def test_a_filter_of_the_filters_setting_is_sent_with_a_reference_table_and_a_summary():
