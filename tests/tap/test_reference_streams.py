@@ -14,7 +14,7 @@ import pytest
 
 from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tap_comagic.tap import TapCoMagic
-from tests.tap_harness import REFERENCE, as_emitted, bookmarks_of, by_key, discover, run_tap, select
+from tests.tap_harness import REFERENCE, as_emitted, bookmarks_of, by_key, discover, keys_of, run_tap, select
 
 START = "2026-01-01"
 DAILY = {"ct_summary": "get.ct_summary_report", "ct_ac_summary": "get.ct_ac_summary_report",
@@ -67,6 +67,7 @@ def test_reference_table_equals_the_account_in_one_request(world, stream):
     if flag:
         truth += [as_emitted(r) for r in sim.truth(method, **{flag: True})]
     assert truth
+    assert run.keys[stream] == key  # the key it declares (after customer_id): the issue's
     assert len(run.records[stream]) == len(truth)
     assert by_key(run.records[stream], key) == by_key(truth, key)
     asked = requests_of(sim, method)
@@ -100,6 +101,16 @@ def test_daily_summaries_are_one_day_per_request(world):
         asked = Counter((p["date_from"], p["date_till"], p.get("site_id")) for p in requests_of(sim, method))
         assert asked == Counter((f"{d} 00:00:00", f"{d} 23:59:59", s)
                                 for d in days(1, 4) for s in (sites if per_site else [None])), stream
+
+
+@pytest.mark.parametrize("stream", sorted({*DAILY, "campaign_daily_stat"}))
+def test_a_summarys_declared_key_merges_no_two_rows(world, stream):
+    """An upserting target keeps every row of a summary (compared with the truth row for row above): the
+    key_properties the tap declares tell them apart."""
+    _, run = world
+    rows = run.records[stream]
+    assert len(rows) > 1
+    assert len(set(keys_of(rows, run.keys[stream]))) == len(rows), run.keys[stream]
 
 
 def test_ct_summary_counts_the_calls_of_each_site_and_day(world):
