@@ -20,7 +20,7 @@ import pytest
 from tap_comagic.sandbox import Sandbox, agency_demo
 from tests.e2e.test_e2e_meltano import BY_NAME, DEFAULT_STREAMS, duckdb_tables, norm, truth
 from tests.e2e_fixtures import ROOT, make_project, run_meltano, run_meltano_together
-from tests.tap_harness import method_and_key
+from tests.tap_harness import method_and_key, names_number
 
 pytestmark = pytest.mark.slow
 
@@ -115,8 +115,8 @@ def test_agency_environment_loads_every_client_into_one_table_per_stream(project
     assert any("ip_not_whitelisted" in line for line in warnings), "no warning names the unreachable client"
     summary = log.split("Summary:", 1)[1] if "Summary:" in log else ""
     assert re.search(rf"\b{UNREACHABLE}\b.*ip_not_whitelisted", summary), "the summary does not list the skip"
-    # As a number of its own: the digits also turn up inside timestamps and durations ("...27.995004Z").
-    assert not re.search(rf"(?<![\w.:]){ARCHIVED}(?![\w.])", log), "a log line names the archived client"
+    # as a number of its own: the digits also turn up inside timestamps and durations ("...27.995004Z")
+    assert not names_number(log, ARCHIVED), "a log line names the archived client"
     check_readme_agency_query(sim, path)
 
 
