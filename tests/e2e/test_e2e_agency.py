@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tap_comagic.sandbox import Sandbox, agency_demo
-from tests.e2e.test_e2e_meltano import BY_NAME, DEFAULT_STREAMS, duckdb_tables, norm, truth
+from tests.e2e.test_e2e_meltano import BY_NAME, DEFAULT_STREAMS, compare, duckdb_tables, norm, truth
 from tests.e2e_fixtures import ROOT, make_project, run_meltano, run_meltano_together
-from tests.tap_harness import method_and_key, names_number
+from tests.tap_harness import as_emitted, method_and_key, names_number
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,8 @@ def by_customer(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
 
 def check_clients(sim: Sandbox, tables: dict[str, list[dict[str, Any]]], streams: list[str],
                   clients: tuple[int, ...]) -> None:
-    """Each stream's one table holds exactly the rows of each client's truth (their keys: the values are
-    compared in tests/tap/test_agency.py) under its customer_id, no other account."""
+    """Each stream's one table holds exactly each client's truth (rows and values, its date-times in the
+    client's zone) under its customer_id, no other account."""
     for stream in streams:
         loaded = by_customer(tables[stream])
         assert sorted(loaded) == sorted(clients), f"{stream}: accounts loaded {sorted(loaded)}, not {clients}"
@@ -62,6 +62,8 @@ def check_clients(sim: Sandbox, tables: dict[str, list[dict[str, Any]]], streams
             assert expected, f"client {cid} holds no {stream}: the test would prove nothing"
             assert keys_of(stream, loaded[cid]) == keys_of(stream, expected, from_truth=True), (
                 f"{stream} of customer {cid}: {len(loaded[cid])} rows loaded, {len(expected)} in the truth")
+            zone = zone_of(sim, cid)
+            assert not compare(stream, [norm(as_emitted(r, zone=zone)) for r in expected], loaded[cid])
 
 
 def check_calls_in_client_zones(sim: Sandbox, calls: list[dict[str, Any]], clients: tuple[int, ...]) -> None:
@@ -95,9 +97,9 @@ def demo_agency() -> Sandbox:
 def test_agency_environment_loads_every_client_into_one_table_per_stream(project: Path, tmp_path: Path,
                                                                          demo_agency: Sandbox) -> None:
     """`meltano --environment=agency run tap-comagic target-duckdb` as meltano.yml defines it (sandbox, every
-    client of the agent), over ten days: each stream's table holds clients 5001 and 5002, each with the rows
-    of its own truth (keys; calls' start times in the client's zone) and keyed by (customer_id, ...); 5003 is
-    a warning and a summary line, 5004 nowhere."""
+    client of the agent), over ten days: each stream's table holds clients 5001 and 5002, each equal to its
+    own truth (in its own zone) and keyed by (customer_id, ...); 5003 is a warning and a summary line, 5004
+    nowhere."""
     sim = demo_agency
     path = tmp_path / "agency.duckdb"
     env = {"TAP_COMAGIC_START_DATE": START, "TAP_COMAGIC_END_DATE": END, "TARGET_DUCKDB_FILEPATH": str(path),
