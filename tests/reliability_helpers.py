@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import io
 import json
 import logging
-import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
 from tests.tap_harness import REPORTS, account_of, as_emitted, discover, select, tap_command
@@ -178,32 +176,42 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
         cmd = tap_command(tmp, config, state, catalog)
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
             assert proc.stdout is not None
-            deadline = dt.datetime.now() + dt.timedelta(seconds=timeout)
-            for line in proc.stdout:
-                if dt.datetime.now() > deadline:
-                    proc.kill()
-                    raise TimeoutError("the tap ran past its time")
-                msg = json.loads(line)
-                if msg.get("type") not in ("RECORD", "STATE"):
-                    continue
-                if msg["type"] == "RECORD":
-                    account, record = account_of(msg)
-                    out.records[msg["stream"]].append(record)
-                    out.owners[msg["stream"]].append(account)
-                    out.kinds.append(msg["stream"])
-                else:
-                    out.last_state = msg["value"]
-                    out.kinds.append("STATE")
-                out.lines_read += 1
-                if on_line is not None:
-                    on_line(out.lines_read)
-                if out.lines_read >= kill_after:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-            else:
-                out.finished = True
+            # a watchdog, not a check between lines: a tap that hangs writes no line that would run a check
+            expired = threading.Event()
+            watchdog = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+            watchdog.start()
+            try:
+                read_lines(proc.stdout, out, kill_after, on_line, kill=proc.kill)
+            finally:
+                watchdog.cancel()
+            if expired.is_set():
+                raise TimeoutError(f"the tap ran past its {timeout} s (killed after {out.lines_read} lines)")
             proc.wait(timeout=30)
     return out
+
+
+def read_lines(stdout: IO[str], out: Killed, kill_after: int, on_line: Callable[[int], None] | None,
+               kill: Callable[[], None]) -> None:
+    """run_until's reading: each RECORD/STATE line into ``out``; ``kill()`` after ``kill_after`` of them."""
+    for line in stdout:
+        msg = json.loads(line)
+        if msg.get("type") not in ("RECORD", "STATE"):
+            continue
+        if msg["type"] == "RECORD":
+            account, record = account_of(msg)
+            out.records[msg["stream"]].append(record)
+            out.owners[msg["stream"]].append(account)
+            out.kinds.append(msg["stream"])
+        else:
+            out.last_state = msg["value"]
+            out.kinds.append("STATE")
+        out.lines_read += 1
+        if on_line is not None:
+            on_line(out.lines_read)
+        if out.lines_read >= kill_after:
+            kill()
+            return
+    out.finished = True
 
 
 # ---- the tap in this process, on the simulator's clock -------------------------------------------------

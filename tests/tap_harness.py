@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,27 @@ OTHER_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sales": ("get.sales_report", ("id",)),
     "api_requests": ("get.api_requests_report", ()),  # no field identifies a row: targets append
 }
+# the reference tables, read whole: (API method, primary key); from the issue too
+REFERENCE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "account": ("get.account", ("app_id",)),
+    "sites": ("get.sites", ("id",)),
+    "site_blocks": ("get.site_blocks", ("id",)),
+    "campaigns": ("get.campaigns", ("id",)),
+    "virtual_numbers": ("get.virtual_numbers", ("id",)),
+    "employees": ("get.employees", ("id",)),
+    "employee_groups": ("get.group_employees", ("id",)),
+    "tags": ("get.tags", ("id",)),
+    "statuses": ("get.statuses", ("id",)),
+    "scenarios": ("get.scenarios", ("id",)),
+}
+
+
+def method_and_key(stream: str) -> tuple[str, tuple[str, ...]]:
+    """A stream's API method and primary key (less customer_id), from the tables above."""
+    if stream in REPORTS:
+        method, key, _ = REPORTS[stream]
+        return method, key
+    return {**OTHER_KEYS, **REFERENCE}[stream]
 
 
 def small_config(**overrides: Any) -> SandboxConfig:
@@ -167,6 +189,12 @@ def schema_type(schema: dict[str, Any], *path: str) -> list[str]:
         node = node[step].get("items", node[step])["properties"]
     types: list[str] = node[path[-1]]["type"]
     return types
+
+
+def names_number(text: str, number: int) -> bool:
+    """Whether ``text`` holds ``number`` as a number of its own: not as digits inside a timestamp, a
+    duration, a longer id or a JSON value ("...27.995004Z", "0.5004", '"pid":5004' do not name 5004)."""
+    return re.search(rf"(?<![\w.:]){number}(?![\w.])", text) is not None
 
 
 def multiset(records: list[dict[str, Any]]) -> Counter[str]:

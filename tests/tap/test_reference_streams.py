@@ -14,22 +14,9 @@ import pytest
 
 from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tap_comagic.tap import TapCoMagic
-from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, run_tap, select
+from tests.tap_harness import REFERENCE, as_emitted, bookmarks_of, by_key, discover, keys_of, run_tap, select
 
 START = "2026-01-01"
-# stream -> (API method, primary key); written from the issue, not from the tap
-TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "account": ("get.account", ("app_id",)),
-    "sites": ("get.sites", ("id",)),
-    "site_blocks": ("get.site_blocks", ("id",)),
-    "campaigns": ("get.campaigns", ("id",)),
-    "virtual_numbers": ("get.virtual_numbers", ("id",)),
-    "employees": ("get.employees", ("id",)),
-    "employee_groups": ("get.group_employees", ("id",)),
-    "tags": ("get.tags", ("id",)),
-    "statuses": ("get.statuses", ("id",)),
-    "scenarios": ("get.scenarios", ("id",)),
-}
 DAILY = {"ct_summary": "get.ct_summary_report", "ct_ac_summary": "get.ct_ac_summary_report",
          "employee_stat": "get.employee_stat"}
 REPORTS = {"calls", "call_legs", "chats", "chat_messages", "goals", "offline_messages", "communications"}
@@ -61,7 +48,8 @@ def world() -> Iterator[tuple[Sandbox, Any]]:
     """Four days: every new stream and the reports that name their ids."""
     with Sandbox(world_config()) as sim:
         cfg = tap_config(sim, "2026-01-04 23:59:59")
-        run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES) | set(DAILY) | {"campaign_daily_stat"} | REPORTS))
+        streams = {*REFERENCE, *DAILY, "campaign_daily_stat", *REPORTS}
+        run = run_tap(cfg, catalog=select(discover(cfg), streams))
         assert run.returncode == 0, run.stderr[-3000:]
         yield sim, run
 
@@ -70,15 +58,16 @@ def world() -> Iterator[tuple[Sandbox, Any]]:
 WITH_DELETED = {"statuses": "is_deleted"}
 
 
-@pytest.mark.parametrize("stream", sorted(TABLES))
+@pytest.mark.parametrize("stream", sorted(REFERENCE))
 def test_reference_table_equals_the_account_in_one_request(world, stream):
     sim, run = world
-    method, key = TABLES[stream]
+    method, key = REFERENCE[stream]
     flag = WITH_DELETED.get(stream)
     truth = [as_emitted(r) for r in sim.truth(method)]
     if flag:
         truth += [as_emitted(r) for r in sim.truth(method, **{flag: True})]
     assert truth
+    assert run.keys[stream] == key  # the key it declares (after customer_id): the issue's
     assert len(run.records[stream]) == len(truth)
     assert by_key(run.records[stream], key) == by_key(truth, key)
     asked = requests_of(sim, method)
@@ -112,6 +101,16 @@ def test_daily_summaries_are_one_day_per_request(world):
         asked = Counter((p["date_from"], p["date_till"], p.get("site_id")) for p in requests_of(sim, method))
         assert asked == Counter((f"{d} 00:00:00", f"{d} 23:59:59", s)
                                 for d in days(1, 4) for s in (sites if per_site else [None])), stream
+
+
+@pytest.mark.parametrize("stream", sorted({*DAILY, "campaign_daily_stat"}))
+def test_a_summarys_declared_key_merges_no_two_rows(world, stream):
+    """An upserting target keeps every row of a summary (compared with the truth row for row above): the
+    key_properties the tap declares tell them apart."""
+    _, run = world
+    rows = run.records[stream]
+    assert len(rows) > 1
+    assert len(set(keys_of(rows, run.keys[stream]))) == len(rows), run.keys[stream]
 
 
 def test_ct_summary_counts_the_calls_of_each_site_and_day(world):
@@ -233,9 +232,9 @@ def test_a_second_run_reads_only_the_days_since_the_bookmark():
 def test_reference_tables_page_by_page_size():
     with Sandbox(world_config()) as sim:
         cfg = tap_config(sim, "2026-01-02 23:59:59", page_size=4)
-        run = run_tap(cfg, catalog=select(discover(cfg), set(TABLES)))
+        run = run_tap(cfg, catalog=select(discover(cfg), set(REFERENCE)))
         assert run.returncode == 0, run.stderr[-3000:]
-        for stream, (method, key) in TABLES.items():
+        for stream, (method, key) in REFERENCE.items():
             flag = WITH_DELETED.get(stream)
             reads = [sim.truth(method), *([sim.truth(method, **{flag: True})] if flag else [])]
             truth = [as_emitted(r) for rows in reads for r in rows]
@@ -291,9 +290,9 @@ def test_employee_stat_is_skipped_once_without_the_call_center():
 
 def test_only_the_reference_tables_are_selected_by_default():
     tap = TapCoMagic(config={"sandbox": True, "start_date": START})
-    new = {*TABLES, *DAILY, "campaign_daily_stat"}
+    new = {*REFERENCE, *DAILY, "campaign_daily_stat"}
     on = {name for name, s in tap.streams.items() if s.selected and name in new}
-    assert on == set(TABLES)  # one request each a run; the summaries cost requests per day or per site
+    assert on == set(REFERENCE)  # one request each a run; the summaries cost requests per day or per site
 
 
 def test_a_filter_of_the_filters_setting_is_sent_with_a_reference_table_and_a_summary():
@@ -370,6 +369,11 @@ def test_ids_the_docs_declare_strings_stay_strings_when_a_server_sends_numbers()
     assert row is not None
     assert (row["campaign_ext_id"], row["banner_group_id"], row["keyword_id"]) == ("77", "123", "456")
     assert (row["ad_key"], row["cost_sum"]) == ("123|456|789", 10.5)
+    summary = tap.streams["ct_summary"]
+    page = b'[{"site_id": 1, "site_domain": 5, "date": "2026-01-01"}]'
+    row = summary.post_process(summary.record_decoder(msgspec.Raw(page))[0])
+    assert row is not None
+    assert row["site_domain"] == "5"
 
 
 @pytest.mark.parametrize("module", ["tap_comagic.reports", "tap_comagic.streams", "tap_comagic.registry",
