@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tap_comagic.auth import CoMagicAuth
+from tap_comagic.api import CoMagicClient
 from tap_comagic.limits import Throttle
 from tap_comagic.progress import Progress
 from tap_comagic.settings import Settings
@@ -51,21 +51,21 @@ class Account:
 
 
 class Connection:
-    """The API's address and credentials, made at first use (so that discovery starts no sandbox and
-    opens no session) and shared by every account a run reads."""
+    """The client of the API (its address and credentials), made at first use (so that discovery starts
+    no sandbox and opens no session) and shared by every account a run reads."""
 
-    def __init__(self, connect: Callable[[], tuple[str, CoMagicAuth]]) -> None:
+    def __init__(self, connect: Callable[[], CoMagicClient]) -> None:
         self._connect = connect
 
     @cached_property
-    def address_and_auth(self) -> tuple[str, CoMagicAuth]:
-        """The API's address and credentials, connecting at first use."""
+    def client(self) -> CoMagicClient:
+        """The client, connecting at first use; it keeps the points of the token's own account."""
         return self._connect()
 
     @property
     def made(self) -> bool:
         """Whether a connection was made (so that closing logs out only a session that exists)."""
-        return "address_and_auth" in self.__dict__
+        return "client" in self.__dict__
 
 
 class WindowStates:
@@ -115,9 +115,9 @@ class RunContext:
     @property
     def api_url(self) -> str:
         """The API's address (the sandbox's when `sandbox` is set), connecting at first use."""
-        return self.connection.address_and_auth[0]
+        return self.client.api_url
 
-    @property
-    def auth(self) -> CoMagicAuth:
-        """The credentials, connecting at first use."""
-        return self.connection.address_and_auth[1]
+    @cached_property
+    def client(self) -> CoMagicClient:
+        """The client of the API, keeping this account's points; connecting at first use."""
+        return self.connection.client.for_account(self.account.throttle)

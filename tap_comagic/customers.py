@@ -6,18 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from typing_extensions import override
+from typing import Any
 
 from tap_comagic.errors import TapError
-from tap_comagic.reports import ReferenceStream
 from tap_comagic.settings import ALL, Settings
 
-if TYPE_CHECKING:
-    from singer_sdk import Tap
-
-    from tap_comagic.context import RunContext
+# An agent's own lists, read whole (their rows name the accounts the run then reads): method -> the fields
+# asked for (get.customer_users' own customer_id among them).
+AGENT_CUSTOMERS = ("get.customers", ("id", "name"))
+AGENT_CUSTOMER_USERS = ("get.customer_users", ("id", "customer_id"))
 
 
 @dataclass(frozen=True)
@@ -28,50 +25,6 @@ class Customer:
     id: int | None
     user_id: int | None
     name: str | None = None
-
-
-class _AgentTable(ReferenceStream):
-    """An agent's own method, read whole; not a stream of the catalog (its rows name the accounts the
-    run then reads)."""
-
-    sends_user_id = False  # the agent's own calls act for no client
-    fields: ClassVar[tuple[str, ...]]
-
-    @classmethod
-    def declared_schema(cls) -> tuple[dict[str, Any], dict[str, Any]]:
-        properties = {name: {"type": ["integer", "null"] if name != "name" else ["string", "null"]}
-                      for name in cls.fields}
-        return ({"type": "object", "properties": properties},
-                {"method": cls.api_method, "params": ["limit", "offset", "fields"]})
-
-    def __init__(self, tap: Tap, run: RunContext) -> None:
-        super().__init__(tap, run)
-        self.tally.stream = self.api_method  # in the run's summary: the agent's own calls
-
-    @property
-    @override
-    def scope_state(self) -> dict[str, Any]:
-        kept: dict[str, Any] = self.__dict__.setdefault("_no_state", {})  # the agent's lists keep no state
-        return kept
-
-    @property
-    @override
-    def requested_fields(self) -> list[str]:
-        return list(self.fields)  # get.customer_users' own customer_id among them
-
-
-class AgentCustomers(_AgentTable):
-    name = "agent_customers"
-    api_method = "get.customers"
-    primary_keys = ("id",)
-    fields = ("id", "name")
-
-
-class AgentCustomerUsers(_AgentTable):
-    name = "agent_customer_users"
-    api_method = "get.customer_users"
-    primary_keys = ("id",)
-    fields = ("id", "customer_id")
 
 
 def choose(settings: Settings, customers: Iterable[dict[str, Any]], users: Iterable[dict[str, Any]]

@@ -33,12 +33,12 @@ class Throttle:
     def __init__(
         self,
         reserve: int = 1,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.reserve = reserve  # points left unspent per minute (other clients of the account)
-        self._sleep = sleep
-        self._clock = clock
+        self._sleep = sleep or time.sleep
+        self._clock = clock or time.monotonic
         self._lock = threading.Lock()
         self.minute_remaining: int | None = None
         self.day_remaining: int | None = None

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any
+from unittest import mock
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
 from tests.tap_harness import REPORTS, account_of, as_emitted, discover, select, tap_command
@@ -253,7 +255,7 @@ def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, A
 
     For limits measured in minutes and days, which a subprocess would have to sit out.
     """
-    from tap_comagic.limits import Throttle
+    from tap_comagic import limits
     from tap_comagic.tap import TapCoMagic
 
     slept: list[float] = []
@@ -264,9 +266,10 @@ def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, A
 
     buffer = io.BytesIO()
     code = 0
-    tap = TapCoMagic(config=copy.deepcopy(config), catalog=copy.deepcopy(catalog) if catalog else None,
-                     state=copy.deepcopy(state) if state else None, validate_config=True)
-    tap.throttle = Throttle(sleep=sleep, clock=sim.clock.now)
+    # the run's throttles are made with the tap (the token's) and from it (each account's): on the sim's clock
+    with mock.patch.object(limits, "time", SimpleNamespace(sleep=sleep, monotonic=sim.clock.now)):
+        tap = TapCoMagic(config=copy.deepcopy(config), catalog=copy.deepcopy(catalog) if catalog else None,
+                         state=copy.deepcopy(state) if state else None, validate_config=True)
     lines = _Lines()
     logger = logging.getLogger(TAP_LOGGER)
     logger.addHandler(lines)
