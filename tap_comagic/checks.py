@@ -89,9 +89,9 @@ def check_catalog(catalog: Catalog | None) -> None:
         keyed = bool(STREAMS_BY_NAME[name].declared_keys())
         if (keyed and ACCOUNT_COLUMN not in (entry.key_properties or ())) \
                 or ACCOUNT_COLUMN not in entry.schema.to_dict().get("properties", {}):
-            # a catalog from before records named their account: its keys would merge accounts' rows
+            # without it, the rows of two accounts would share keys and merge in the target
             raise TapError(f"the catalog's stream `{name}` lacks `{ACCOUNT_COLUMN}` (in its schema and at the head "
-                           "of its key_properties), which every record now carries: run discovery again "
+                           "of its key_properties), which every record carries: run discovery again "
                            "(`--discover`)")
         for breadcrumb, meta in entry.metadata.items():
             if len(breadcrumb) == 2 and meta.selected and breadcrumb[1] not in properties \

@@ -3,7 +3,7 @@
 The API answers most errors with HTTP 200 and a JSON-RPC ``error`` whose
 ``data.mnemonic`` is the only reliable key (codes differ from the docs).  One table maps
 a mnemonic to an action; :func:`raise_for_error` turns an error object into the matching
-exception, which the stream's retry loop, window loop or tap entry point acts on.
+exception, which the client's retry loop (api.py), a stream's window loop or the run's end acts on.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class RateLimited(RetryAfter):
 
 
 class TokenExpired(RetryAfter):
-    """The session token expired: the auth module logs in again before the retry."""
+    """The session token expired: the client logs in again before the retry."""
 
 
 class SplitWindow(Exception):
@@ -135,7 +135,7 @@ class StopRun(BaseException):
     """Ends the run from inside a stream: ``reason`` is a :class:`DailyLimitSpent` (a clean stop) or the
     error that failed the run, met by stream ``stream``.
 
-    A BaseException, like the SystemExit it replaces, so that it passes the SDK's per-stream
+    A BaseException, so that it passes the SDK's per-stream
     ``except Exception`` (which would log a second, "unhandled error" line) and the parents' record
     generators on its way to the tap's ``sync_all``, the one place that ends a run.
     """

@@ -173,16 +173,19 @@ class TapCoMagic(Tap):
 
     @override  # type: ignore[misc]
     def run_sync_dry_run(self, dry_run_record_limit: int | None = 1, streams: Iterable[Stream] | None = None) -> bool:
-        """The SDK's dry run (`--test`, the SDK's standard tests), of the first account a run reads."""
-        if streams is None:
-            try:
+        """The SDK's dry run (`--test`, the SDK's standard tests), of the first account a run reads: of its
+        streams of the names given (default: all)."""
+        names = None if streams is None else [stream.name for stream in streams]
+        try:
+            if self.reading is self.run:  # no account read yet
                 first = self.accounts.customers()[:1]
                 if first:
                     self.read_account(self.accounts.account_of(first[0]))
-            except StopRun as stop:
-                self.outcomes.end_account(stop, None, ())
-                return False
-        return super().run_sync_dry_run(dry_run_record_limit, streams)
+            chosen = None if names is None else [self.streams[name] for name in names]
+            return super().run_sync_dry_run(dry_run_record_limit, chosen)
+        except StopRun as stop:
+            self.outcomes.end_account(stop, self.reading.account.customer_id, ())
+            return False
 
     def _sync_accounts(self) -> bool:
         try:

@@ -193,9 +193,12 @@ def test_there_are_at_least_25_cases() -> None:
 
 
 def test_a_bookmark_without_an_offset_is_read_as_account_time(sim: Sandbox) -> None:
-    """Older states may hold naive bookmarks: they mean account time, and the run resumes from them."""
+    """A bookmark written by hand may lack its offset: it means account time, and the run resumes from it."""
     cfg = {**base(sim), "lookback_days": 0}
-    out = run_raw(json.dumps(cfg), json.dumps(goals_bookmark("2026-01-02 12:00:00")), catalog({"goals"}))
+    account = sim.truth("get.account")[0]["app_id"]
+    bookmark = {"context": {"customer_id": account}, **goals_bookmark("2026-01-02 12:00:00")["bookmarks"]["goals"]}
+    state = {"bookmarks": {"goals": {"partitions": [bookmark]}}}
+    out = run_raw(json.dumps(cfg), json.dumps(state), catalog({"goals"}))
     assert out.returncode == 0, out.stderr[-1500:]
     records = [json.loads(line)["record"] for line in out.stdout.splitlines() if '"RECORD"' in line]
     expected = [r["id"] for r in sim.truth("get.goals_report", "2026-01-02 12:00:00", "2026-01-02 23:59:59")]
