@@ -195,15 +195,13 @@ class CoMagicClient:
     def table(self, method: str, fields: Sequence[str], page_size: int,
               sent: Callable[[], None] | None = None) -> list[dict[str, Any]]:
         """Every row of a paged method (an agent's lists), dropping a field the account refuses."""
-        asked, rows = list(fields), []
+        asked = list(fields)
         while True:
             try:
-                rows = self._pages(method, asked, page_size, sent)
+                return self._pages(method, asked, page_size, sent)
             except DropField as exc:
                 asked.remove(exc.field)
                 self.logger.warning("%s: the account does not know field '%s'; it is left out", method, exc.field)
-                continue
-            return rows
 
     def _pages(self, method: str, fields: list[str], page_size: int,
                sent: Callable[[], None] | None) -> list[dict[str, Any]]:
@@ -307,6 +305,8 @@ class CoMagicClient:
         try:
             raise_for_error(call.method, error, list(call.fields))
         except TokenExpired as exc:
+            if not call.authenticated:  # login.user or logout.user: no session to renew
+                raise CoMagicError(call.method, error) from None
             if not self.credentials.renew(token):
                 raise TapError(f"{exc}; the API key in `access_token` has expired or is invalid: create a new "
                                "key in the CoMagic UI") from None

@@ -286,6 +286,13 @@ def test_a_wrong_password_fails_in_one_line_without_the_password() -> None:
     assert fake.methods == ["login.user"]  # a refused login is not retried
 
 
+def test_a_login_refused_for_a_token_mnemonic_fails_without_renewing_or_retrying() -> None:
+    fake = FakeAPI([error("access_token_invalid")])
+    with pytest.raises(TapError, match=r"login\.user failed: access_token_invalid"):
+        client_for(fake, credentials=session(Clock())).call("get.sites", {})
+    assert fake.methods == ["login.user"]
+
+
 def test_login_is_retried_like_any_call(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     sessions = session_api(clock).script
