@@ -29,7 +29,6 @@ class Credentials:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expire_at = 0.0
-        self.logins = 0
 
     @property
     def is_session(self) -> bool:
@@ -48,7 +47,6 @@ class Credentials:
         with self._lock:
             if self._token is None or self._clock() >= self._expire_at - RENEW_MARGIN_SECONDS:
                 token, expire_at = log_in()
-                self.logins += 1
                 self._token = token
                 self._expire_at = expire_at if expire_at is not None else self._clock() + SESSION_SECONDS
             return self._token
