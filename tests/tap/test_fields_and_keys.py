@@ -151,7 +151,9 @@ def test_an_account_that_gains_a_field_gets_it_after_30_days():
         cfg = config(sim)
         catalog = select(discover(cfg), {"calls"})
         recent = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        state = {"bookmarks": {"calls": {"refused_fields": {"cpn_region_id": recent}}}}
+        account = {"customer_id": sim.truth("get.account")[0]["app_id"]}
+        state = {"bookmarks": {"calls": {"partitions": [{"context": account,
+                                                         "refused_fields": {"cpn_region_id": recent}}]}}}
         run = run_tap(cfg, catalog=catalog, state=state)
         assert run.returncode == 0, run.stderr[-3000:]
         assert all("cpn_region_id" not in e.params["fields"] for e in sim.log if e.method == "get.calls_report")
