@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tap_comagic.context import Account, RunContext
 from tap_comagic.customers import AGENT_CUSTOMER_USERS, AGENT_CUSTOMERS, Customer, choose
 from tap_comagic.errors import CoMagicError, SkipStream, StopRun, TapError
-from tap_comagic.limits import optional_int
+from tap_comagic.limits import Throttle, optional_int
 from tap_comagic.outcomes import as_stop
+from tap_comagic.progress import Tally
 
 
 class Accounts:
@@ -24,7 +25,8 @@ class Accounts:
         self.settings = run.settings
         self.logger = logger
 
-    def _counted(self, customer_id: int | None, what: str) -> tuple[Callable[[], None], Any]:
+    def _counted(self, customer_id: int | None, what: str) -> tuple[Callable[[], None], Tally]:
+        """A new line of the run's summary, and what counts a request on it."""
         tally = self.run.progress.tally(customer_id, what)
         return (lambda: self.run.progress.count_request(tally)), tally
 
@@ -97,7 +99,7 @@ class Accounts:
             customer_id if customer.user_id is not None else None)
         return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None)
 
-    def _look_up(self, customer: Customer, throttle: Any) -> dict[str, Any]:
+    def _look_up(self, customer: Customer, throttle: Throttle) -> dict[str, Any]:
         """The account's get.account row (empty: the API would not say, with a warning why)."""
         sent, tally = self._counted(customer.id, "get.account")
         params = {"user_id": customer.user_id} if customer.user_id is not None else {}
