@@ -1,5 +1,6 @@
 """What one run of a stream needs besides its declaration: the settings, the account it reads, and the
-connection (address and credentials). Streams receive it from the tap and never see the tap itself."""
+client of the API (its address and credentials shared, its throttle the account's). Streams receive it
+from the tap and never see the tap itself."""
 
 from __future__ import annotations
 
