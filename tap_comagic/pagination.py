@@ -6,8 +6,8 @@ is ``date_from`` of the next), so nothing is lost whether the API treats ``date_
 as inclusive or exclusive; records seen twice at that second are dropped by primary key
 (:class:`BoundaryDedup`).  Inside a window, offset pages of ``page_size`` rows run until
 ``total_items``; a window holding more rows than ``offset`` can reach is split in two
-before any of it is emitted. Pages are only as exact as the server's order: the streams
-check them against ``total_items`` (``ReportStream.exact_rows``).
+before any of it is emitted. Pages are only as exact as the server's order: the pager
+checks them against ``total_items`` (:mod:`tap_comagic.exactly_once`).
 """
 
 from __future__ import annotations
