@@ -70,6 +70,10 @@ class ChildFeed:
         """The selected children this parent feeds."""
         return [c for c in self.children() if c.selected and c.fed is not None and c.bookmarks is not None]
 
+    def takes_windows(self) -> bool:
+        """Whether a fed child reads the parent's windows (so that every window is handed, rows or not)."""
+        return any(c.fed is not None and c.fed.field is None for c in self.fed())
+
     def fields(self) -> list[str]:
         """The fields the parent asks for to feed its children (selected by the user or not)."""
         return list(dict.fromkeys(c.fed.field for c in self.fed() if c.fed is not None and c.fed.field))

@@ -92,7 +92,7 @@ class ReportStream(ApiStream):
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start, end = self.bounds(context)
         own = self.resume_point()
-        if any(c.fed is not None and c.fed.field is None for c in self.feed.fed()) and (own is None or own > start):
+        if self.feed.takes_windows() and (own is None or own > start):
             # the windowed children's windows before this stream's own start need no request of this report
             for window in plan(start, own or end, self.settings.window_days):
                 self.finish_window(window)

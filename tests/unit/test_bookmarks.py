@@ -171,6 +171,8 @@ def test_a_window_hands_each_child_its_batch_once_and_a_child_with_nothing_to_re
     chats, legs = Child(ids_of("id")), Child(WINDOWS)
     feed = feed_of(chats, legs)
     assert feed.fields() == ["id"]
+    assert feed.takes_windows()
+    assert not feed_of(chats).takes_windows()
     collect = feed.collector()
     assert collect is not None
     for row in ({"id": 1}, {"id": None}, {"id": 2}):
