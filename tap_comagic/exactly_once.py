@@ -6,7 +6,8 @@ repeat others. :class:`ExactPager` reads a query's pages, drops the repeats by k
 against ``total_items``, and when some are missing reads the query again in narrower pieces (a
 :class:`Narrowing` says how: shorter date windows, fewer ids), each piece in one page where it fits.
 
-Nothing here knows a stream: it is fed pages and a function that fetches one more.
+Consecutive windows share their boundary second: :class:`BoundaryDedup` drops the rows a window returns
+again there. Nothing here knows a stream: it is fed pages and a function that fetches one more.
 """
 
 from __future__ import annotations
@@ -264,3 +265,29 @@ class ExactPager:
             if seen.get(k, 0) < n:
                 seen[k] = n
                 yield record
+
+
+class BoundaryDedup:
+    """Drops the records a window returns again at the second it shares with the previous one."""
+
+    def __init__(self, key: Callable[[dict[str, Any]], Any]) -> None:
+        self.key = key  # what tells two rows apart (the stream's key, or the whole row where it has none)
+        self._previous_end = ""
+        self._previous_keys: set[Any] = set()
+        self._end = ""
+        self._keys: set[Any] = set()
+
+    def start_window(self, start: str, end: str) -> None:
+        """Begin a window: rows repeated from the window before it (their shared second) are dropped."""
+        if start != self._end:  # not contiguous with the window before: nothing to compare
+            self._keys = set()
+        self._previous_end, self._previous_keys = self._end, self._keys
+        self._end, self._keys = end, set()
+
+    def is_repeat(self, record: dict[str, Any], value: Any) -> bool:
+        """``value``: the record's time as "YYYY-MM-DD hh:mm:ss"."""
+        if value == self._end:
+            self._keys.add(self.key(record))
+        if value == self._previous_end and self._previous_keys:
+            return self.key(record) in self._previous_keys
+        return False

@@ -22,8 +22,8 @@ from tap_comagic.base import ApiStream
 from tap_comagic.bookmarks import RESUME_KEY, BookmarkKeeper, date_moment, fmt
 from tap_comagic.children import IDS, window_of
 from tap_comagic.errors import SplitWindow, TapError
-from tap_comagic.exactly_once import ExactPager, IdsNarrowing, Narrowing, WindowNarrowing, row_key
-from tap_comagic.pagination import BoundaryDedup, Window, in_order, plan, reachable_rows
+from tap_comagic.exactly_once import BoundaryDedup, ExactPager, IdsNarrowing, Narrowing, WindowNarrowing, row_key
+from tap_comagic.pagination import Window, in_order, plan, reachable_rows
 from tap_comagic.tables import DayStream, MethodParams, ReferenceStream
 from tap_comagic.timezones import api_second
 

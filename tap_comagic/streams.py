@@ -3,10 +3,10 @@
 A stream's whole definition is its class here plus ``schemas/<stream>.json`` (derived from the spec and
 the public docs). Their bases are in :mod:`tap_comagic.reports` (windowed reports) and
 :mod:`tap_comagic.tables` (whole tables, day summaries); a child stream declares how its parent feeds it
-(``fed``, see :mod:`tap_comagic.children`); :mod:`tap_comagic.registry` lists them in catalog order. Reference tables (sites, campaigns, employees...) are small and read whole
-on every run; summary reports are read over whole days, ``ct_summary``, ``ct_ac_summary`` and
-``employee_stat`` one day per request; methods that take one ``site_id`` per request are children of
-``sites``.
+(``fed``, see :mod:`tap_comagic.children`); :mod:`tap_comagic.registry` lists them in catalog order.
+Reference tables (sites, campaigns, employees...) are small and read whole on every run; summary reports
+are read over whole days, ``ct_summary``, ``ct_ac_summary`` and ``employee_stat`` one day per request;
+methods that take one ``site_id`` per request are children of ``sites``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tap_comagic.errors import TapError
-from tap_comagic.exactly_once import IdsNarrowing, Narrowing, pieces_for
+from tap_comagic.exactly_once import BoundaryDedup, IdsNarrowing, Narrowing, pieces_for
 from tap_comagic.pagination import MAX_PAGE_SIZE, Window
 from tests.unit.fake_pages import (
     FMT,
@@ -166,3 +166,37 @@ def test_ids_are_narrowed_into_parts_that_cover_them_once() -> None:
     assert narrowing.smaller({"chat_ids": [1]}, total=50) == []  # one id: nothing narrower
     assert narrowing.tied(["2026-01-01 00:00:00"], {3, None, 1}) == [{"chat_ids": [1, 3], "sort": "x"}]
     assert Narrowing({"year": 2026}).tied(["2026-01-01 00:00:00"], {1}) == []  # a month cannot be narrowed
+
+
+# ---- windows sharing their boundary second ---------------------------------------------------------
+
+def test_dedup_drops_only_repeats_at_the_shared_second():
+    d = BoundaryDedup(lambda r: r.get("id"))
+    d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
+    first = [{"id": 1, "t": "2026-01-01 10:00:00"}, {"id": 2, "t": "2026-01-02 00:00:00"},
+             {"id": 3, "t": "2026-01-02 00:00:00"}]
+    assert [d.is_repeat(r, r["t"]) for r in first] == [False, False, False]
+    d.start_window("2026-01-02 00:00:00", "2026-01-03 00:00:00")
+    second = [{"id": 2, "t": "2026-01-02 00:00:00"}, {"id": 4, "t": "2026-01-02 00:00:00"},
+              {"id": 3, "t": "2026-01-02 00:00:01"}]
+    assert [d.is_repeat(r, r["t"]) for r in second] == [True, False, False]
+
+
+def test_dedup_forgets_keys_when_windows_are_not_contiguous():
+    d = BoundaryDedup(lambda r: r.get("id"))
+    d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
+    assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
+    d.start_window("2026-01-05 00:00:00", "2026-01-06 00:00:00")
+    assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
+
+
+def test_dedup_by_whole_row_drops_every_repeated_twin_and_keeps_a_new_row():
+    """Keyless reports (api_requests) compare whole rows: twins alike in every field come again together."""
+    d = BoundaryDedup(lambda r: tuple(sorted(r.items())))
+    edge = "2026-01-02 00:00:00"
+    twin = {"t": edge, "method": "get.calls_report"}
+    d.start_window("2026-01-01 00:00:00", edge)
+    assert [d.is_repeat(dict(twin), edge) for _ in range(2)] == [False, False]
+    d.start_window(edge, "2026-01-03 00:00:00")
+    again = [dict(twin), dict(twin), {"t": edge, "method": "get.goals_report"}]
+    assert [d.is_repeat(r, edge) for r in again] == [True, True, False]
