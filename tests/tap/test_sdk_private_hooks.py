@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tap_comagic.base import ApiStream
 from tap_comagic.client import CoMagicStream
+from tap_comagic.reports import ReportStream
 from tap_comagic.sandbox import Sandbox
 from tests.reliability_helpers import catalog, run_in_process, small_world, tap_config
 from tests.tap_harness import bookmarks_of
@@ -24,7 +24,7 @@ from tests.tap_harness import bookmarks_of
 
 def test_the_sdk_calls_both_overrides_once_per_record(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: Counter[str] = Counter()
-    generate, increment = CoMagicStream._generate_record_messages, ApiStream._increment_stream_state
+    generate, increment = CoMagicStream._generate_record_messages, ReportStream._increment_stream_state
 
     def spy_generate(self: Any, record: dict[str, Any]) -> Any:
         calls["generate"] += 1
@@ -35,7 +35,7 @@ def test_the_sdk_calls_both_overrides_once_per_record(monkeypatch: pytest.Monkey
         increment(self, latest_record, context=context)
 
     monkeypatch.setattr(CoMagicStream, "_generate_record_messages", spy_generate)
-    monkeypatch.setattr(ApiStream, "_increment_stream_state", spy_increment)
+    monkeypatch.setattr(ReportStream, "_increment_stream_state", spy_increment)
     with Sandbox(small_world()) as sim:
         run = run_in_process(sim, tap_config(sim), catalog=catalog({"goals"}))
     records = len(run.records["goals"])
