@@ -4,10 +4,10 @@ A report is read over ``[start, end]`` in account time, cut into windows of at m
 ``window_days``.  Consecutive windows share their boundary second (``date_till`` of one
 is ``date_from`` of the next), so nothing is lost whether the API treats ``date_till``
 as inclusive or exclusive; records seen twice at that second are dropped by primary key
-(:class:`BoundaryDedup`).  Inside a window, offset pages of ``page_size`` rows run until
+(:class:`~tap_comagic.exactly_once.BoundaryDedup`).  Inside a window, offset pages of ``page_size`` rows run until
 ``total_items``; a window holding more rows than ``offset`` can reach is split in two
-before any of it is emitted. Pages are only as exact as the server's order: the streams
-check them against ``total_items`` (``ReportStream.exact_rows``).
+before any of it is emitted. Pages are only as exact as the server's order: the pager
+checks them against ``total_items`` (:mod:`tap_comagic.exactly_once`).
 """
 
 from __future__ import annotations
@@ -149,29 +149,3 @@ def in_order(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterat
         finally:
             for future in pending:
                 future.cancel()
-
-
-class BoundaryDedup:
-    """Drops the records a window returns again at the second it shares with the previous one."""
-
-    def __init__(self, key: Callable[[dict[str, Any]], Any]) -> None:
-        self.key = key  # what tells two rows apart (the stream's key, or the whole row where it has none)
-        self._previous_end = ""
-        self._previous_keys: set[Any] = set()
-        self._end = ""
-        self._keys: set[Any] = set()
-
-    def start_window(self, start: str, end: str) -> None:
-        """Begin a window: rows repeated from the window before it (their shared second) are dropped."""
-        if start != self._end:  # not contiguous with the window before: nothing to compare
-            self._keys = set()
-        self._previous_end, self._previous_keys = self._end, self._keys
-        self._end, self._keys = end, set()
-
-    def is_repeat(self, record: dict[str, Any], value: Any) -> bool:
-        """``value``: the record's time as "YYYY-MM-DD hh:mm:ss"."""
-        if value == self._end:
-            self._keys.add(self.key(record))
-        if value == self._previous_end and self._previous_keys:
-            return self.key(record) in self._previous_keys
-        return False

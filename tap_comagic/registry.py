@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tap_comagic.reports import ReportStream
+from tap_comagic.base import ApiStream
 from tap_comagic.streams import REFERENCE_STREAMS, REPORT_STREAMS
 
-STREAMS: list[type[ReportStream]] = [*REPORT_STREAMS, *REFERENCE_STREAMS]
-STREAMS_BY_NAME: dict[str, type[ReportStream]] = {str(vars(s)["name"]): s for s in STREAMS}
+STREAMS: list[type[ApiStream]] = [*REPORT_STREAMS, *REFERENCE_STREAMS]
+STREAMS_BY_NAME: dict[str, type[ApiStream]] = {str(vars(s)["name"]): s for s in STREAMS}

@@ -1,27 +1,27 @@
 """Every stream of the tap, one short class each: its name, method, keys, replication key and quirks.
 
 A stream's whole definition is its class here plus ``schemas/<stream>.json`` (derived from the spec and
-the public docs). The machinery they share is in :mod:`tap_comagic.reports`; :mod:`tap_comagic.registry`
-lists them in catalog order. Reference tables (sites, campaigns, employees...) are small and read whole
-on every run; summary reports are read over whole days, ``ct_summary``, ``ct_ac_summary`` and
-``employee_stat`` one day per request; methods that take one ``site_id`` per request are children of
-``sites``.
+the public docs). Their bases are in :mod:`tap_comagic.reports` (windowed reports) and
+:mod:`tap_comagic.tables` (whole tables, day summaries); a child stream declares how its parent feeds it
+(``fed``, see :mod:`tap_comagic.children`); :mod:`tap_comagic.registry` lists them in catalog order.
+Reference tables (sites, campaigns, employees...) are small and read whole on every run; summary reports
+are read over whole days, ``ct_summary``, ``ct_ac_summary`` and ``employee_stat`` one day per request;
+methods that take one ``site_id`` per request are children of ``sites``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from typing_extensions import override
 
+from tap_comagic.base import ApiStream
+from tap_comagic.children import WINDOWS, ids_of, window_of
 from tap_comagic.errors import CoMagicError, SkipStream
-from tap_comagic.pagination import Window
-from tap_comagic.reports import DateKeyed, DayStream, ReferenceStream, ReportStream, V3ReportStream, fmt
+from tap_comagic.reports import DateKeyed, DayStream, ReferenceStream, ReportStream, V3ReportStream
 from tap_comagic.timezones import api_second
 
 if TYPE_CHECKING:
@@ -48,13 +48,6 @@ class CallsStream(ReportStream):
     replication_key = "start_time"
     sort_field = "start_time"
 
-    children_take_windows = True
-
-    @override
-    def window_finished_for_children(self, window: Window) -> None:
-        # call_legs is date-windowed itself: one child context per calls window, not per call.
-        self.sync_children({"date_from": fmt(window.start), "date_till": fmt(window.end)})
-
 
 class GoalsStream(ReportStream):
     name = "goals"
@@ -69,8 +62,6 @@ class ChatsStream(ReportStream):
     primary_keys = ("id",)
     replication_key = "date_time"
     sort_field = "date_time"
-
-    child_ids = ("id", "chat_ids")  # chat_messages: the window's chat ids, 1000 per request
 
 
 class OfflineMessagesStream(ReportStream):
@@ -87,8 +78,6 @@ class VisitorSessionsStream(ReportStream):
     replication_key = "date_time"
 
     local_time_fields = (("hits", "hit_time"),)
-    child_ids = ("visitor_id", "visitor_ids")
-    child_ids_once_per_run = True  # each visitor once per run
 
 
 class FinancialCallLegsStream(ReportStream):
@@ -103,6 +92,7 @@ class CallLegsStream(ReportStream):
     name = "call_legs"
     api_method = "get.call_legs_report"
     parent_stream_type = CallsStream
+    fed = WINDOWS  # date-windowed itself: one child context per calls window, not per call
     primary_keys = ("id",)
     replication_key = "start_time"
     sort_field = "start_time"
@@ -110,25 +100,26 @@ class CallLegsStream(ReportStream):
     @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         assert context is not None
-        start = dt.datetime.fromisoformat(context["date_from"])
-        end = dt.datetime.fromisoformat(context["date_till"])
+        assert self.bookmarks is not None
+        window = window_of(context)
         own = self.resume_point()
-        self._bookmark_candidate = None
-        if own is not None and end > own:  # before its own resume point this stream has read already
-            yield from self.read_range(max(start, own), end, context)
+        self.bookmarks.candidate = None
+        if own is not None and window.end > own:  # before its own resume point this stream has read already
+            yield from self.read_range(max(window.start, own), window.end, context)
 
 
 class ChatMessagesStream(ReportStream):
     name = "chat_messages"
     api_method = "get.chat_messages_report"
     parent_stream_type = ChatsStream
+    fed = ids_of("id")  # the window's chat ids, `id_batch` per request
     # Two messages of one chat may share chat, second, sender and text (two files sent at once): only the id
     # tells them apart. An account that refuses `id` gets a stand-in (see stand_in_ids).
     primary_keys = ("id",)
     replication_key = "date_time"
-    child_ids_key = "chat_ids"
     unique_key = False  # an account that refuses `id` gets the stand-in after paging: pages compare whole rows
-    tie_field = "chat_id"  # rows of one chat: a query of that chat alone reads them in one page
+    tie_field = "chat_id"  # rows of one chat: a query of those chats alone reads them in one page
+    ids_param = "chat_ids"
 
     def __init__(self, tap: Tap, run: RunContext) -> None:
         super().__init__(tap, run)
@@ -187,21 +178,6 @@ class ChatMessagesStream(ReportStream):
                 return
         yield from self.read_queries([self.filtered({"chat_id": chat_id}) for chat_id in chat_ids])
 
-    @override
-    def _narrower(self, piece: Any, total: int) -> tuple[dict[str, Any], list[Any]]:
-        params: dict[str, Any] = piece
-        ids = params.get("chat_ids") or []
-        parts = min(len(ids), self._pieces_for(total)) if total else 1
-        if parts < 2:
-            return params, []
-        return params, [{**params, "chat_ids": ids[i * len(ids) // parts:(i + 1) * len(ids) // parts]}
-                        for i in range(parts)]
-
-    @override
-    def _tied_query(self, params: dict[str, Any], tied: set[Any]) -> dict[str, Any] | None:
-        ids = sorted(i for i in tied if i is not None)
-        return {**params, "chat_ids": ids} if ids and "chat_ids" in params else None
-
 
 def stand_in_ids(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages without an id (an account that refuses it, or leaves it empty) get a stand-in, since the key
@@ -223,10 +199,10 @@ class VisitorsStream(ReportStream):
     name = "visitors"
     api_method = "get.visitors_report"
     parent_stream_type = VisitorSessionsStream
+    fed = ids_of("visitor_id", once_per_run=True)  # each visitor once per run
     primary_keys = ("id",)
     replication_key = "last_visit"
     selected_by_default = False  # deferred in the spec
-    child_ids_key = "visitor_ids"
 
     @override
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
@@ -272,7 +248,7 @@ class ApiRequestsStream(V3ReportStream):
     replication_key = "date_time"
 
 
-REPORT_STREAMS: list[type[ReportStream]] = [
+REPORT_STREAMS: list[type[ApiStream]] = [
     CommunicationsStream, CallsStream, CallLegsStream, GoalsStream, ChatsStream, ChatMessagesStream,
     OfflineMessagesStream, VisitorSessionsStream, VisitorsStream, FinancialSummaryStream,
     FinancialCallLegsStream, SalesStream, ApiRequestsStream,
@@ -302,7 +278,6 @@ class SitesStream(ReferenceStream):
     name = "sites"
     api_method = "get.sites"
     primary_keys = ("id",)
-    child_ids = ("id", "site_ids")  # the reports that take one site_id per request
 
 
 class SiteBlocksStream(ReferenceStream):
@@ -370,26 +345,15 @@ class CampaignDailyStatStream(DayStream):
     @override
     def requested_fields(self) -> list[str]:
         fields = super().requested_fields
-        return fields + [k for k in self.AD_IDS if k not in fields]  # ad_key needs them, selected or not
+        # ad_key needs them, selected or not (those deselected are left out of the records)
+        return fields + [k for k in self.AD_IDS if k not in fields]
 
-    @cached_property
-    def _deselected_ad_ids(self) -> list[str]:
-        return [k for k in self.AD_IDS if not self.mask.get(("properties", k), False)]
     selected_by_default = False  # one request per site per window since start_date on its first run
 
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         row["ad_key"] = "|".join("" if row.get(k) is None else str(row[k]) for k in self.AD_IDS)
-        # two levels down, deeper than the shared conversion of date-times goes
-        convert = self.account.from_api
-        for communication in row.get("communications") or ():
-            for tag in communication.get("tags") or ():
-                if "tag_change_time" in tag:
-                    tag["tag_change_time"] = convert(tag["tag_change_time"])
-        out = super().post_process(row, context)
-        for key in self._deselected_ad_ids:
-            row.pop(key, None)
-        return out
+        return super().post_process(row, context)
 
 
 class CtSummaryStream(DayStream):
@@ -418,7 +382,7 @@ class EmployeeStatStream(DayStream):
     selected_by_default = False  # one request per day; needs the call-center component
 
 
-REFERENCE_STREAMS: list[type[ReportStream]] = [
+REFERENCE_STREAMS: list[type[ApiStream]] = [
     AccountStream, SitesStream, SiteBlocksStream, CampaignsStream, VirtualNumbersStream, EmployeesStream,
     EmployeeGroupsStream, TagsStream, StatusesStream, ScenariosStream, CampaignDailyStatStream,
     CtSummaryStream, CtAcSummaryStream, EmployeeStatStream,

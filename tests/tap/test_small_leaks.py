@@ -260,7 +260,7 @@ def test_bookmarks_compare_instants_across_the_offset_change() -> None:
     calls: Any = tap.streams["calls"]
     calls._increment_stream_state({"start_time": first})
     calls._increment_stream_state({"start_time": second})
-    assert calls._bookmark_candidate == second
+    assert calls.bookmarks.candidate == second
     assert calls.compare_start_date(second, first) == second
     # resuming from 02:50 (first occurrence) asks from before both 02:50s, however the API reads them
     calls._write_starting_replication_value(None)

@@ -1,4 +1,4 @@
-"""Windows, pages and boundary de-duplication, without a server."""
+"""Windows and pages, without a server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from tap_comagic.pagination import BoundaryDedup, Page, ReportPaginator, Window, plan, read_pages
+from tap_comagic.pagination import Page, ReportPaginator, Window, plan, read_pages
 
 T0 = dt.datetime(2026, 1, 1)
 
@@ -62,35 +62,3 @@ def test_pages_stop_on_total_items_and_come_in_order(workers, total, size, pages
     assert len(calls) == pages
     assert sorted(calls) == list(range(0, max(total, 1), size))[:pages]
     assert [row["n"] for page in got for row in page.take()] == list(range(total))
-
-
-def test_dedup_drops_only_repeats_at_the_shared_second():
-    d = BoundaryDedup(lambda r: r.get("id"))
-    d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
-    first = [{"id": 1, "t": "2026-01-01 10:00:00"}, {"id": 2, "t": "2026-01-02 00:00:00"},
-             {"id": 3, "t": "2026-01-02 00:00:00"}]
-    assert [d.is_repeat(r, r["t"]) for r in first] == [False, False, False]
-    d.start_window("2026-01-02 00:00:00", "2026-01-03 00:00:00")
-    second = [{"id": 2, "t": "2026-01-02 00:00:00"}, {"id": 4, "t": "2026-01-02 00:00:00"},
-              {"id": 3, "t": "2026-01-02 00:00:01"}]
-    assert [d.is_repeat(r, r["t"]) for r in second] == [True, False, False]
-
-
-def test_dedup_forgets_keys_when_windows_are_not_contiguous():
-    d = BoundaryDedup(lambda r: r.get("id"))
-    d.start_window("2026-01-01 00:00:00", "2026-01-02 00:00:00")
-    assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
-    d.start_window("2026-01-05 00:00:00", "2026-01-06 00:00:00")
-    assert not d.is_repeat({"id": 1}, "2026-01-02 00:00:00")
-
-
-def test_dedup_by_whole_row_drops_every_repeated_twin_and_keeps_a_new_row():
-    """Keyless reports (api_requests) compare whole rows: twins alike in every field come again together."""
-    d = BoundaryDedup(lambda r: tuple(sorted(r.items())))
-    edge = "2026-01-02 00:00:00"
-    twin = {"t": edge, "method": "get.calls_report"}
-    d.start_window("2026-01-01 00:00:00", edge)
-    assert [d.is_repeat(dict(twin), edge) for _ in range(2)] == [False, False]
-    d.start_window(edge, "2026-01-03 00:00:00")
-    again = [dict(twin), dict(twin), {"t": edge, "method": "get.goals_report"}]
-    assert [d.is_repeat(r, edge) for r in again] == [True, True, False]
