@@ -24,7 +24,7 @@ import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig, agency_demo
 from tests.e2e import marts as M
-from tests.e2e_fixtures import PG_DSN_ENV, executable, meltano_env, pg_dsn, run_meltano
+from tests.e2e_fixtures import PG_DSN_ENV, ROOT, executable, meltano_env, pg_dsn, run_meltano
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +117,16 @@ def settled(rows: dict[M.Key, M.Row], before: dt.date) -> dict[M.Key, M.Row]:
             for k, r in rows.items() if r["local_date"] < before}
 
 
+def check_doc_queries(query: M.Query, marts_schema: str) -> None:
+    """The query docs/analytics.md gives for each mart runs on the built marts and answers something."""
+    doc = (ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in doc.split("```sql\n")[1:]]
+    queries = [b for b in blocks if "{{" not in b]  # not the example model, which dbt renders
+    assert {m for m in M.MART_KEYS if any(f"analytics.{m}" in q for q in queries)} == set(M.MART_KEYS)
+    for sql in queries:
+        assert query(sql.replace("analytics.", f"{marts_schema}.")), sql
+
+
 def build(project: Path, environment: str, loader: str, utility: str, env: dict[str, str]) -> None:
     run_meltano(project, f"--environment={environment}", "run", "tap-comagic", loader, f"{utility}:build", env=env)
 
@@ -135,6 +145,7 @@ def test_demo_environment_builds_the_marts_and_a_rerun_changes_nothing(project: 
     check_meaningful(first)
     (app_id,) = {r["customer_id"] for r in query('SELECT customer_id FROM comagic.account')}
     check_instants(query, "analytics", Sandbox(), {app_id: None}, end="2026-01-14T23:59:59")
+    check_doc_queries(query, "analytics")
 
     # the next run re-reads the last days (look-back) and rebuilds: the same data gives the same marts
     build(project, "demo", "target-duckdb", "dbt-duckdb", env)
@@ -174,6 +185,7 @@ def test_postgres_gives_the_marts_duckdb_gives_and_an_incremental_run_keeps_them
     before = M.check_marts(pg_query, source, marts_schema)
     check_meaningful(before)
     check_instants(pg_query, marts_schema, sim, {sim.config.app_id: None})
+    check_doc_queries(pg_query, marts_schema)
 
     path = tmp_path / "same.duckdb"
     build(project, "dev", "target-duckdb", "dbt-duckdb", {**sim_env(sim), **duckdb_env(path, tmp_path / "dk")})
