@@ -2,7 +2,8 @@
 
 Each mart must equal the issue's definitions computed in Python from the loaded raw tables (tests/e2e/marts.py,
 written apart from the models), and the staging instants must be the simulator's truth in UTC with the day in
-each account's own zone. The Meltano project is the session's shared one (its plugins installed once).
+each account's own zone, whichever form (account offset or UTC) the date-times leave the tap in. The Meltano
+project is the session's shared one (its plugins installed once).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ END = "2026-01-10T23:59:59"
 RECENT_FROM, RECENT_TILL = "2026-01-09 00:00:00", "2026-01-10 23:59:59"
 STREAMS = ["account", "sites", "campaigns", "employees", "calls", "chats", "goals", "offline_messages",
            "campaign_daily_stat"]
-OFFSET = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d:\d\d)"')
+DATE_TIME = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)"')
 
 
 @pytest.fixture
@@ -221,49 +222,58 @@ def invoke(project: Path, *args: str, env: dict[str, str], stdin: Path | None = 
         pytest.fail(f"meltano {' '.join(args)} exited {code}:\n{log.read_text(errors='replace')[-6000:]}")
 
 
-def in_utc(line: str) -> str:
-    """A Singer message with every RFC 3339 date-time carrying an offset rewritten as the same instant in UTC
-    (…Z), as a tap that emits UTC writes it."""
+def in_zone(line: str, zone: dt.tzinfo) -> str:
+    """A Singer message with every RFC 3339 date-time rewritten as the same instant in ``zone``: UTC as …Z,
+    another zone with its offset (…+03:00), as a tap emitting that form writes it."""
     def convert(match: re.Match[str]) -> str:
-        instant = dt.datetime.fromisoformat(match.group(1) + match.group(2)).astimezone(UTC)
-        return '"' + instant.strftime("%Y-%m-%dT%H:%M:%S") + (f".{instant:%f}" if match.group(1)[19:] else "") + 'Z"'
-    return OFFSET.sub(convert, line)
+        instant = dt.datetime.fromisoformat(match.group(1) + match.group(2).replace("Z", "+00:00")).astimezone(zone)
+        text = instant.isoformat(timespec="microseconds" if match.group(1)[19:] else "seconds")
+        return '"' + (text.replace("+00:00", "Z") if zone is UTC else text) + '"'
+    return DATE_TIME.sub(convert, line)
 
 
-def test_utc_date_times_give_the_same_instants_and_marts(project: Path, sim: Sandbox, tmp_path: Path) -> None:
-    """The tap's date-times in UTC (…Z) instead of the account's offset: the same instants, days and marts,
-    in DuckDB and (when the test has one) PostgreSQL."""
-    env = {**sim_env(sim), **duckdb_env(tmp_path / "utc.duckdb", tmp_path / "dk")}
-    offset, utc_file = tmp_path / "offset.jsonl", tmp_path / "utc.jsonl"
-    invoke(project, "--environment=dev", "invoke", "tap-comagic", stdout=offset, env=env)
-    lines = offset.read_text(encoding="utf-8").splitlines()
-    converted = [in_utc(line) for line in lines]
-    assert sum(a != b for a, b in zip(lines, converted, strict=True)) > 100, "the tap emitted no offset to rewrite"
-    utc_file.write_text("".join(f"{line}\n" for line in converted), encoding="utf-8")
+def test_the_other_date_time_form_gives_the_same_instants_and_marts(project: Path, sim: Sandbox,
+                                                                    tmp_path: Path) -> None:
+    """The tap's date-times in the form the tap does not emit by default (UTC …Z where it writes the account's
+    offset, the account's offset where it writes UTC): the same instants, days and marts, in DuckDB and
+    (when the test has one) PostgreSQL."""
+    env = {**sim_env(sim), **duckdb_env(tmp_path / "other.duckdb", tmp_path / "dk")}
+    emitted, other = tmp_path / "emitted.jsonl", tmp_path / "other.jsonl"
+    invoke(project, "--environment=dev", "invoke", "tap-comagic", stdout=emitted, env=env)
+    lines = emitted.read_text(encoding="utf-8").splitlines()
+    offsets = Counter(m.group(2) for line in lines for m in DATE_TIME.finditer(line))
+    assert sum(offsets.values()) > 100, "the tap emitted no date-time to rewrite"
+    utc_now = set(offsets) <= {"Z", "+00:00"}
+    converted = [in_zone(line, ZoneInfo(sim.config.timezone) if utc_now else UTC) for line in lines]
+    assert sum(a != b for a, b in zip(lines, converted, strict=True)) > 100
+    other.write_text("".join(f"{line}\n" for line in converted), encoding="utf-8")
 
     def load_and_build(loader: str, env: dict[str, str], query: M.Query, source: str, marts_schema: str,
                        target: Path) -> dict[str, dict[M.Key, M.Row]]:
-        invoke(project, "--environment=dev", "invoke", f"target-{loader}", stdin=utc_file, env=env)
+        invoke(project, "--environment=dev", "invoke", f"target-{loader}", stdin=other, env=env)
         invoke(project, "--environment=dev", "invoke", f"dbt-{loader}:build", env=env)
         M.check_run_results(target)
         got = M.check_marts(query, source, marts_schema)
         check_instants(query, marts_schema, sim, {sim.config.app_id: None})
         return got
 
-    duck = load_and_build("duckdb", env, M.duckdb_query(tmp_path / "utc.duckdb"), "comagic", "analytics",
+    duck = load_and_build("duckdb", env, M.duckdb_query(tmp_path / "other.duckdb"), "comagic", "analytics",
                           tmp_path / "dk")
     check_meaningful(duck)
     if not os.environ.get(PG_DSN_ENV) and not os.environ.get("CI"):
         pytest.skip(f"DuckDB passed; PostgreSQL not tried: {PG_DSN_ENV} is not set")
     run_id = uuid.uuid4().hex[:8]
-    source, marts_schema = f"dbt_utc_{run_id}", f"dbt_utc_marts_{run_id}"
+    source, marts_schema = f"dbt_other_{run_id}", f"dbt_other_marts_{run_id}"
     pg = {**env, **postgres_env(source, marts_schema, tmp_path / "pg")}
     assert M.same_marts(load_and_build("postgres", pg, M.postgres_query(pg_dsn()), source, marts_schema,
                                        tmp_path / "pg"), duck) == []
 
 
-def test_in_utc_rewrites_the_instant_not_the_wall_clock() -> None:
-    """The converter of the UTC test itself: the same instant, in UTC; text that is no date-time untouched."""
+def test_in_zone_rewrites_the_instant_not_the_wall_clock() -> None:
+    """The converter of the test above: the same instant in the zone asked; text that is no date-time untouched."""
     line = '{"start_time": "2026-01-01T00:00:00+03:00", "t": "2026-01-01T01:02:03.5-05:00", "n": "x+03:00"}'
-    out: dict[str, Any] = json.loads(in_utc(line))
+    out: dict[str, Any] = json.loads(in_zone(line, UTC))
     assert out == {"start_time": "2025-12-31T21:00:00Z", "t": "2026-01-01T06:02:03.500000Z", "n": "x+03:00"}
+    back: dict[str, Any] = json.loads(in_zone(json.dumps(out), ZoneInfo("Asia/Yekaterinburg")))
+    assert back == {"start_time": "2026-01-01T02:00:00+05:00", "t": "2026-01-01T11:02:03.500000+05:00",
+                    "n": "x+03:00"}
