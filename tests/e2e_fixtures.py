@@ -51,11 +51,14 @@ def run_meltano(project: Path, *args: str, env: dict[str, str] | None = None,
 
 
 def make_project(path: Path, *install: str) -> Path:
-    """A Meltano project in ``path`` like the repository's (a copy of meltano.yml whose tap is this checkout),
-    installed with ``meltano install INSTALL`` (everything when empty, e.g. ``extractor tap-comagic``)."""
+    """A Meltano project in ``path`` like the repository's (a copy of meltano.yml whose tap is this checkout,
+    and of the dbt project transform/), installed with ``meltano install INSTALL`` (everything when empty,
+    e.g. ``extractor tap-comagic``)."""
     text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
     assert "pip_url: -e .\n" in text
     path.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "transform", path / "transform", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"))
     (path / "meltano.yml").write_text(text.replace("pip_url: -e .\n", f"pip_url: -e {ROOT}\n"), encoding="utf-8")
     run_meltano(path, "install", *install)
     return path

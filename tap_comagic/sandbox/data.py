@@ -439,6 +439,9 @@ class _Builder:
         self.seed = world.config.seed
         self.ref = world.ref
         self.d = world.draw(day)
+        # lost incoming calls built so far today, (second, number), the ones an outgoing call may call back
+        self.lost_today: list[tuple[int, str]] = []
+        self.outgoing_today = 0
 
     def rng(self, src: str, idx: int, base: random.Random) -> random.Random:
         if idx < LATE0:
@@ -703,6 +706,8 @@ class _Builder:
         scen = rng.choice(self.ref.SCENARIOS)
         leg_secs = self.d.legs[idx]
         lost = not out and rng.random() < 0.15
+        if idx < LATE0:  # late records never change the day's earlier ones
+            client = self.callback_number(sec, client, out=out, lost=lost, own=st is None)
         wait = rng.randint(2, 35)
         talk = 0 if lost else rng.randint(12, 900)
         legs: list[Record] = []
@@ -806,6 +811,36 @@ class _Builder:
             "properties": f'{{"crm_deal_id": {ident % 100_000}}}' if api else None,
         })
         return rec, legs, fin
+
+    def callback_number(self, sec: int, client: str, *, out: bool, lost: bool, own: bool) -> str:
+        """The number a call of the day (built in time order) dials or comes from, so that lost calls get
+        called back: some the same day (within 24 hours), some two days later, most never.
+
+        The first lost incoming call of a day with no visitor comes from the day's *recall number*, which the
+        first outgoing call with no visitor two days later dials; the day's next outgoing calls with no
+        visitor each call back the earliest lost incoming call of the day before them not yet called back.
+        A number, never a draw: every other field keeps its value. ``own``: the call has no visitor (whose
+        own phone number it would otherwise carry)."""
+        if not out:
+            if lost and own and not any(number == self.recall_number(self.day) for _, number in self.lost_today):
+                client = self.recall_number(self.day)
+            if lost:
+                self.lost_today.append((sec, client))
+            return client
+        if not own:
+            return client
+        self.outgoing_today += 1
+        if self.outgoing_today == 1:
+            return self.recall_number(self.day - 2) if self.day >= 2 else client
+        recall = self.recall_number(self.day)
+        for k, (lost_sec, number) in enumerate(self.lost_today):
+            if lost_sec < sec and number != recall:
+                del self.lost_today[k]
+                return number
+        return client
+
+    def recall_number(self, day: int) -> str:
+        return f"79{random.Random(f'{self.seed}:recall:{day}').randrange(10**9):09d}"
 
     def chat(self, rng: random.Random, sec: int, idx: int, ident: int) -> tuple[Record, list[Record]]:
         rec = self.common(rng, sec, ident, "chats", 0.95)

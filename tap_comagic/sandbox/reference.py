@@ -7,7 +7,7 @@ summary reports, which are computed from the reports' own records over the reque
 
 - ``get.campaign_daily_stat`` (one ``site_id``): a row per day and campaign with any visit or
   communication on that site; counts, session ids and communications from the reports; ad costs, shows
-  and clicks drawn per day for campaigns of an ad system.
+  and clicks drawn per day for campaigns of an ad system (zero on the days a campaign is paused).
 - ``get.ct_summary_report``: a row per site, totals over the range: calls, calls without a session.
 - ``get.ct_ac_summary_report`` (one ``site_id``): a row per campaign, totals over the range.
 - ``get.employee_stat``: a row per employee, seconds in each status summed over the days the range
@@ -256,6 +256,12 @@ def _integrated(ref: Reference, cid: int) -> bool:
     return any(c[0] == cid and c[5] in ("advert", "display") for c in ref.CAMPAIGNS)
 
 
+def _paused(day: int, cid: int) -> bool:
+    """A day an ad campaign did not run (one in four, a different one for each campaign): its visits still
+    come (saved links, returning visitors), but it shows no ad and costs nothing."""
+    return (day + cid) % 4 == 0
+
+
 def _campaign_daily_stat(ref: Reference, world: Any, site_id: int, date_from: str, date_till: str) -> list[Record]:
     names = {c[0]: c for c in ref.CAMPAIGNS}
     domain = dict(ref.SITES).get(site_id)
@@ -293,6 +299,8 @@ def _campaign_daily_stat(ref: Reference, world: Any, site_id: int, date_from: st
                      "shows_count": shows, "clicks_count": clicks, "currency": "RUB" if integrated else None,
                      "daily_budget": 10000.0 if integrated else None, "weekly_budget": None,
                      "source_id": None, "source_name": None}
+            if integrated and _paused(day, cid):  # after the draws, so that the other fields keep their values
+                known.update(cost_sum=0.0, shows_count=0, clicks_count=0)
             rows.append(_fill(CATALOG["get.campaign_daily_stat"].fields, known, rng))
     return rows
 
