@@ -237,7 +237,7 @@ def _deal(world: World, call: Record) -> list[Record]:
     """The stages one deal entered: the in-process stages in order (now and then one skipped, generated at
     the time of the move), then, for most deals, the won or the lost stage."""
     rng = random.Random(f"{world.config.seed}:deal:{call['id']}")
-    ext, _name, stages = FUNNELS[call["id"] % len(FUNNELS)]
+    ext, _name, stages = FUNNELS[call["id"] // 4 % len(FUNNELS)]  # every fourth call has a deal
     open_stages = [s for s in stages if s[2] == "in_process"]
     closing = [s for s in stages if s[2] != "in_process"]
     at = world.abs_of(call["start_time"]) + rng.randint(600, 4 * 3600)
