@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import random
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import DATED, as_emitted, bookmarks_of, by_key, discover, run_tap, select
+from tap_comagic.sandbox import Sandbox, SandboxConfig, agency_demo
+from tests.reliability_helpers import run_until
+from tests.tap_harness import DATED, as_emitted, bookmarks_of, by_key, discover, method_and_key, run_tap, select
 
 START = "2026-01-01"
 NEW_TABLES = {"sources", "source_channels", "source_groups", "events", "employee_positions", "schedules",
@@ -198,3 +201,74 @@ def test_an_account_without_call_tracking_3_skips_the_source_streams_with_one_wa
             assert "method_component_disabled" in warned[0]
             assert not run.records[stream]
         assert len(run.records["events"]) == len(sim.truth("get.events"))
+
+
+# ---- killed and resumed -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lookback_days", [0, 1])
+def test_killed_anywhere_a_resumed_run_loses_no_cost_nor_stage(lookback_days):
+    with Sandbox(world_config(days=5)) as sim:
+        cfg = tap_config(sim, "2026-01-05 23:59:59", window_days=1, lookback_days=lookback_days, page_size=4)
+        cat = select(discover(cfg), {COSTS, DEALS})
+        whole = run_until(cfg, kill_after=10**9, catalog=cat)
+        assert whole.finished
+        truth = {COSTS: costs_truth(sim, 1, 5), DEALS: deals_truth(sim, "2026-01-01 00:00:00", "2026-01-05 23:59:59")}
+        for kill_after in sorted(random.Random(lookback_days).sample(range(1, whole.lines_read), 3)):
+            first = run_until(cfg, kill_after=kill_after, catalog=cat)
+            assert not first.finished
+            second = run_tap(cfg, catalog=cat, state=first.last_state)
+            assert second.returncode == 0, second.stderr[-3000:]
+            for stream, expected in truth.items():
+                key = DATED[stream][1]
+                got = by_key(first.records[stream] + second.records[stream], key)
+                assert got == by_key(expected, key), (stream, kill_after)
+
+
+# ---- agency: every client, one with no Call tracking 3.0 ------------------------------------------------
+
+AGENT_KEY = "agent-key-0123456789"
+ZONES = {5001: ZoneInfo("Europe/Moscow"), 5002: ZoneInfo("Asia/Yekaterinburg")}
+SOURCE_MODEL = {"sources", "source_channels", "source_groups", COSTS}  # Call tracking 3.0 only
+ALL_NEW = {*NEW_TABLES, "offline_message_user_fields", "deal_user_fields", "lead_user_fields", COSTS, DEALS}
+
+
+def agency_truth(sim: Sandbox, stream: str, customer: int) -> list[dict[str, Any]]:
+    """What ``stream`` should emit for one client over 2026-01-01..04, in the client's own zone."""
+    if stream == COSTS:
+        rows = [{**r, "date": d, "site_key": r["site_id"] or 0} for d in days(1, 4)
+                for r in sim.truth("get.source_costs", f"{d} 00:00:00", f"{d} 23:59:59", customer_id=customer)]
+    elif stream == DEALS:
+        rows = [r for r in sim.truth("get.deals_history", customer_id=customer)
+                if r["modified_stage_date_time"] <= "2026-01-04 23:59:59"]
+    else:
+        rows = sim.truth(method_and_key(stream)[0], customer_id=customer)
+    return [as_emitted(r, zone=ZONES[customer]) for r in rows]
+
+
+def test_agency_reads_each_client_and_skips_the_source_model_where_it_is_not_bought():
+    with Sandbox(agency_demo(agent_key=AGENT_KEY, start=START, days=5, calls_per_day=10)) as sim:
+        assert not sim.agency.customers[5002].account.call_tracking_3
+        cfg = {**tap_config(sim, "2026-01-04 23:59:59"), "access_token": AGENT_KEY, "customers": "all"}
+        run = run_tap(cfg, catalog=select(discover(cfg), ALL_NEW))
+        assert run.returncode == 0, run.stderr[-3000:]
+        for stream in sorted(ALL_NEW):
+            key = method_and_key(stream)[1]
+            for customer in (5001, 5002):
+                emitted = run.of(stream, customer)
+                if customer == 5002 and stream in SOURCE_MODEL:
+                    assert not emitted, stream
+                    continue
+                expected = agency_truth(sim, stream, customer)
+                assert expected, (stream, customer)
+                assert len(emitted) == len(expected), (stream, customer)
+                assert by_key(emitted, key) == by_key(expected, key), (stream, customer)
+        for stream in SOURCE_MODEL:
+            warned = [line for line in run.stderr.splitlines()
+                      if f"'{stream}'" in line and "method_component_disabled" in line and "WARNING" in line]
+            assert len(warned) == 1, (stream, warned)
+        marks = {s: {p["context"]["customer_id"]: p.get("replication_key_value") for p in b["partitions"]}
+                 for s, b in run.state["bookmarks"].items() if s in (COSTS, DEALS)}
+        assert sorted(marks[DEALS]) == [5001, 5002]  # one partition per account
+        assert all(marks[DEALS].values())
+        assert marks[COSTS].get(5001) == "2026-01-04"
+        assert marks[COSTS].get(5002) is None  # refused: nothing read, no bookmark
