@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig, agency_demo
-from tests.reliability_helpers import run_until
+from tests.reliability_helpers import run_in_process, run_until
 from tests.tap_harness import DATED, as_emitted, bookmarks_of, by_key, discover, method_and_key, run_tap, select
 
 START = "2026-01-01"
@@ -272,3 +272,37 @@ def test_agency_reads_each_client_and_skips_the_source_model_where_it_is_not_bou
         assert all(marks[DEALS].values())
         assert marks[COSTS].get(5001) == "2026-01-04"
         assert marks[COSTS].get(5002) is None  # refused: nothing read, no bookmark
+
+
+# ---- a small daily budget ------------------------------------------------------------------------------
+
+def test_daily_runs_under_a_small_budget_read_costs_and_stages_once_each():
+    """A run stopped by the account's daily limit saves its state; the next day's run goes on from there,
+    and the runs together read every day's costs and every stage, each once."""
+    with Sandbox(world_config(days=6, day_limit=4)) as sim:
+        cfg = tap_config(sim, "2026-01-06 23:59:59", window_days=1, page_size=10)
+        cat = select(discover(cfg), {COSTS, DEALS})
+        state: dict[str, Any] = {}
+        emitted: dict[str, list[dict[str, Any]]] = {COSTS: [], DEALS: []}
+        stops = 0
+        for _ in range(30):
+            run = run_in_process(sim, cfg, catalog=cat, state=state)
+            assert run.exit_code == 0
+            for stream in emitted:
+                emitted[stream] += run.records.get(stream, [])
+            if run.states:
+                state = run.states[-1]
+            if not [w for w in run.warnings if "daily" in w.lower()]:
+                break
+            stops += 1
+            sim.new_day()
+        else:
+            pytest.fail("30 days did not finish the sync")
+        assert stops >= 2, "the budget did not stop the runs: nothing tested"
+        truth = {COSTS: costs_truth(sim, 1, 6), DEALS: deals_truth(sim, "2026-01-01 00:00:00", "2026-01-06 23:59:59")}
+        for stream, expected in truth.items():
+            keys = Counter(tuple(r[k] for k in DATED[stream][1]) for r in emitted[stream])
+            # lookback 0: a stage is read once; a day of costs at most twice (a run starts again at its
+            # bookmark's day, which the day before may have read only in part)
+            assert max(keys.values()) == (1 if stream == DEALS else 2), stream
+            assert by_key(emitted[stream], DATED[stream][1]) == by_key(expected, DATED[stream][1]), stream
