@@ -306,3 +306,41 @@ def test_daily_runs_under_a_small_budget_read_costs_and_stages_once_each():
             # bookmark's day, which the day before may have read only in part)
             assert max(keys.values()) == (1 if stream == DEALS else 2), stream
             assert by_key(emitted[stream], DATED[stream][1]) == by_key(expected, DATED[stream][1]), stream
+
+
+# ---- the simulator's side: strict like the other reference methods --------------------------------------
+
+def mnemonic(doc: dict[str, Any]) -> str | None:
+    return (doc.get("error") or {}).get("data", {}).get("mnemonic")
+
+
+def test_simulator_pages_filters_and_sorts_deals_history(sandbox, rpc):
+    history = sandbox.truth("get.deals_history")
+    field = "modified_stage_date_time"
+    since = sorted(r[field] for r in history)[len(history) // 2]
+    wanted = sorted((r for r in history if r[field] >= since), key=lambda r: r[field])
+    page = rpc("get.deals_history", fields=["ext_id", "stage_ext_id", field], limit=3, offset=2,
+               filter={"filters": [{"field": field, "operator": ">=", "value": since}], "condition": "and"},
+               sort=[{"field": field, "order": "asc"}])["result"]
+    assert page["metadata"]["total_items"] == len(wanted)
+    assert [r[field] for r in page["data"]] == [r[field] for r in wanted[2:5]]
+    assert set(page["data"][0]) == {"ext_id", "stage_ext_id", field}
+
+
+def test_simulator_new_methods_are_strict(rpc):
+    assert mnemonic(rpc("get.source_costs")) == "required_parameter_missed"  # dates are required
+    assert mnemonic(rpc("get.events", fields=["id", "nope"])) == "unexpected_parameters"
+    assert mnemonic(rpc("get.deals_history", date_from="2026-01-01 00:00:00",
+                        date_till="2026-01-02 00:00:00")) == "unexpected_parameters"  # it takes no dates
+    assert mnemonic(rpc("get.deals_history", filter={"field": "comments", "operator": "=", "value": "x"})) == (
+        "filter_prohibited")  # the docs do not let comments filter
+    assert mnemonic(rpc("get.sources", fields=["id", "name"])) is None
+
+
+def test_simulator_without_call_tracking_3_refuses_the_source_model_only(rpc):
+    with Sandbox(world_config(days=2, call_tracking_3=False)) as sim:
+        dates = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-01 23:59:59"}
+        for method in ("get.sources", "get.sources_channels", "get.sources_groups"):
+            assert mnemonic(rpc(method, sb=sim)) == "method_component_disabled", method
+        assert mnemonic(rpc("get.source_costs", sb=sim, **dates)) == "method_component_disabled"
+        assert mnemonic(rpc("get.events", sb=sim, fields=["id"])) is None
