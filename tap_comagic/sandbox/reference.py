@@ -13,6 +13,9 @@ summary reports, which are computed from the reports' own records over the reque
 - ``get.employee_stat``: a row per employee, seconds in each status summed over the days the range
   touches (``status_stats`` keyed by status id, or by mnemonic with ``only_default_statuses_in_stats``).
 
+The source model, goal definitions, positions, schedules, custom fields, chat channels, funnels and deals
+are in :mod:`.attribution` (served through :func:`rows` too).
+
 A field the generator gives no meaning gets a deterministic value of its type (see :func:`_fill`).
 """
 
