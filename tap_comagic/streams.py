@@ -11,6 +11,7 @@ methods that take one ``site_id`` per request are children of ``sites``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,10 @@ import msgspec
 from typing_extensions import override
 
 from tap_comagic.base import ApiStream
+from tap_comagic.bookmarks import fmt
 from tap_comagic.children import WINDOWS, ids_of, window_of
 from tap_comagic.errors import CoMagicError, SkipStream
+from tap_comagic.pagination import Window
 from tap_comagic.reports import DateKeyed, DayStream, ReferenceStream, ReportStream, V3ReportStream
 from tap_comagic.timezones import api_second
 
@@ -386,4 +389,139 @@ REFERENCE_STREAMS: list[type[ApiStream]] = [
     AccountStream, SitesStream, SiteBlocksStream, CampaignsStream, VirtualNumbersStream, EmployeesStream,
     EmployeeGroupsStream, TagsStream, StatusesStream, ScenariosStream, CampaignDailyStatStream,
     CtSummaryStream, CtAcSummaryStream, EmployeeStatStream,
+]
+
+
+# ---- sources, goal definitions, positions, schedules, custom fields, chat channels, deals ---------------
+# Small tables read whole (one request each on a typical account), the costs entered for sources one day
+# per request, and the deals' stage history read incrementally on the time of each stage change.
+
+class SourcesStream(ReferenceStream):
+    name = "sources"
+    api_method = "get.sources"  # the source model of Call tracking 3.0: the names of the reports' source_id
+    primary_keys = ("id",)
+
+
+class SourceChannelsStream(ReferenceStream):
+    name = "source_channels"
+    api_method = "get.sources_channels"
+    primary_keys = ("id",)
+
+
+class SourceGroupsStream(ReferenceStream):
+    name = "source_groups"
+    api_method = "get.sources_groups"
+    primary_keys = ("id",)
+
+
+class SourceCostsStream(DayStream):
+    name = "source_costs"
+    api_method = "get.source_costs"
+    # The answer is a total per source and site over the range asked: one day per request, `date` added.
+    # A cost entered for no site has a null site_id, which a key may not hold: ``site_key`` is the site's
+    # id, 0 for none (site ids are positive).
+    primary_keys = ("date", "source_id", "site_key")
+    one_day_per_request = True
+    selected_by_default = False  # one request per day
+
+    @property
+    @override
+    def requested_fields(self) -> list[str]:
+        fields = super().requested_fields
+        return fields if "site_id" in fields else [*fields, "site_id"]  # site_key needs it, selected or not
+
+    @override
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
+        site = row.get("site_id")
+        row["site_key"] = 0 if site is None else site
+        if not self.mask.get(("properties", "site_id"), False):
+            row.pop("site_id", None)
+        return super().post_process(row, context)
+
+
+class EventsStream(ReferenceStream):
+    name = "events"
+    api_method = "get.events"  # goal definitions: the goals report's ext_id and name are rows here
+    primary_keys = ("id",)
+
+
+class EmployeePositionsStream(ReferenceStream):
+    name = "employee_positions"
+    api_method = "get.employee_positions"
+    primary_keys = ("id",)
+
+
+class SchedulesStream(ReferenceStream):
+    name = "schedules"
+    api_method = "get.schedules"
+    primary_keys = ("id",)
+
+
+class OfflineMessageUserFieldsStream(ReferenceStream):
+    name = "offline_message_user_fields"
+    api_method = "get.offline_message_user_fields"
+    primary_keys = ("ext_id",)  # the docs give these definitions no other id
+
+
+class DealUserFieldsStream(ReferenceStream):
+    name = "deal_user_fields"
+    api_method = "get.deal_user_fields"
+    primary_keys = ("ext_id",)
+
+
+class LeadUserFieldsStream(ReferenceStream):
+    name = "lead_user_fields"
+    api_method = "get.lead_user_fields"
+    primary_keys = ("ext_id",)
+
+
+class ChatChannelsStream(ReferenceStream):
+    name = "chat_channels"
+    api_method = "get.chat_channels"
+    primary_keys = ("id",)
+
+
+class SalesFunnelsStream(ReferenceStream):
+    name = "sales_funnels"
+    api_method = "get.sales_funnel"
+    primary_keys = ("ext_id",)  # a funnel's stages are an array of its row
+
+
+class LeadFunnelStagesStream(ReferenceStream):
+    name = "lead_funnel_stages"
+    api_method = "get.lead_funnel_stages"
+    primary_keys = ("id",)
+
+
+class DealsHistoryStream(ReportStream):
+    """Every stage each deal passed through. The method takes no dates: the windows of the shared machinery
+    go into its filter on the stage-change time (filterable and sortable in the docs), so a run reads
+    the changes since its bookmark less the look-back, never the whole history."""
+
+    name = "deals_history"
+    api_method = "get.deals_history"
+    # A row is a deal entering a stage at a time: the deal's ext_id, the stage's, and that time (a deal may
+    # come back to a stage later; a stage the deal skipped is generated with the time of the move).
+    primary_keys = ("ext_id", "stage_ext_id", "modified_stage_date_time")
+    replication_key = "modified_stage_date_time"
+    sort_field = "modified_stage_date_time"
+    selected_by_default = False  # needs the deals component; one request per window_days on its first run
+
+    @override
+    def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
+        field = self.replication_key or ""
+        bounds = [{"field": field, "operator": ">=", "value": fmt(window.start)},
+                  {"field": field, "operator": "<=", "value": fmt(till)}]
+        user_filter = self.settings.filters.get(self.name)
+        params: dict[str, Any] = {
+            "filter": {"filters": [*bounds, user_filter] if user_filter else bounds, "condition": "and"}}
+        if field in self.sortable:
+            params["sort"] = [{"field": field, "order": "asc"}]
+        return params
+
+
+SOURCE_AND_DEAL_STREAMS: list[type[ApiStream]] = [
+    SourcesStream, SourceChannelsStream, SourceGroupsStream, SourceCostsStream, EventsStream,
+    EmployeePositionsStream, SchedulesStream, OfflineMessageUserFieldsStream, DealUserFieldsStream,
+    LeadUserFieldsStream, ChatChannelsStream, SalesFunnelsStream, LeadFunnelStagesStream, DealsHistoryStream,
 ]

@@ -50,6 +50,24 @@ REFERENCE: dict[str, tuple[str, tuple[str, ...]]] = {
     "tags": ("get.tags", ("id",)),
     "statuses": ("get.statuses", ("id",)),
     "scenarios": ("get.scenarios", ("id",)),
+    "sources": ("get.sources", ("id",)),
+    "source_channels": ("get.sources_channels", ("id",)),
+    "source_groups": ("get.sources_groups", ("id",)),
+    "events": ("get.events", ("id",)),
+    "employee_positions": ("get.employee_positions", ("id",)),
+    "schedules": ("get.schedules", ("id",)),
+    "offline_message_user_fields": ("get.offline_message_user_fields", ("ext_id",)),
+    "deal_user_fields": ("get.deal_user_fields", ("ext_id",)),
+    "lead_user_fields": ("get.lead_user_fields", ("ext_id",)),
+    "chat_channels": ("get.chat_channels", ("id",)),
+    "sales_funnels": ("get.sales_funnel", ("ext_id",)),
+    "lead_funnel_stages": ("get.lead_funnel_stages", ("id",)),
+}
+# read by day or incrementally on a time: (API method, primary key, replication key); from the issue too
+DATED: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "source_costs": ("get.source_costs", ("date", "source_id", "site_key"), "date"),
+    "deals_history": ("get.deals_history", ("ext_id", "stage_ext_id", "modified_stage_date_time"),
+                      "modified_stage_date_time"),
 }
 
 
@@ -57,6 +75,9 @@ def method_and_key(stream: str) -> tuple[str, tuple[str, ...]]:
     """A stream's API method and primary key (less customer_id), from the tables above."""
     if stream in REPORTS:
         method, key, _ = REPORTS[stream]
+        return method, key
+    if stream in DATED:
+        method, key, _ = DATED[stream]
         return method, key
     return {**OTHER_KEYS, **REFERENCE}[stream]
 

@@ -49,6 +49,24 @@ METHODS: dict[str, tuple[str, str]] = {
     "ct_summary": ("report/get_ct_summary_report", "get.ct_summary_report"),
     "ct_ac_summary": ("report/get_ct_ac_summary_report", "get.ct_ac_summary_report"),
     "employee_stat": ("employee/get_employee_stat", "get.employee_stat"),
+    # the source model (sources, their channels and groups, costs entered by hand)
+    "sources": ("source/source/get_sources", "get.sources"),
+    "source_channels": ("source/channel/get_sources_channels", "get.sources_channels"),
+    "source_groups": ("source/group/get_sources_groups", "get.sources_groups"),
+    "source_costs": ("source/source/get_source_costs", "get.source_costs"),
+    # names of the ids the reports and the other tables hold
+    "events": ("event/get_events", "get.events"),
+    "employee_positions": ("employee/get_employee_positions", "get.employee_positions"),
+    "schedules": ("schedule/get_schedules", "get.schedules"),
+    "offline_message_user_fields": ("communication/get_offline_message_user_fields",
+                                    "get.offline_message_user_fields"),
+    "deal_user_fields": ("ca_deal/get_deal_user_fields", "get.deal_user_fields"),
+    "lead_user_fields": ("ca_lead/get_lead_user_fields", "get.lead_user_fields"),
+    "chat_channels": ("report/get_chat_channels_report", "get.chat_channels"),
+    # deals and leads: funnels, stages and every stage each deal passed through
+    "sales_funnels": ("ca_sales_funnel/get_sales_funnel", "get.sales_funnel"),
+    "lead_funnel_stages": ("ca_lead/get_lead_funnel_stages", "get.lead_funnel_stages"),
+    "deals_history": ("ca_deal/get_deals_history", "get.deals_history"),
 }
 # Columns the tap adds: to summaries that the API returns as totals over the requested window, the day
 # read (one day per request), and for a per-site report the site asked for; to campaign_daily_stat a
@@ -58,17 +76,28 @@ ADDED: dict[str, list[tuple[str, str]]] = {
     "ct_summary": [("date", "date")],
     "ct_ac_summary": [("date", "date"), ("site_id", "integer")],
     "employee_stat": [("date", "date")],
+    # costs are a total over the requested range, read one day per request; a cost entered for no site
+    # has a null site_id, which a key may not hold: site_key is the site's id, 0 for none
+    "source_costs": [("date", "date"), ("site_key", "integer")],
 }
 # Spellings the examples get wrong and the tables right.
 EXAMPLE_ALIASES = {"campain_id": "campaign_id", "tag_employee_full": "tag_employee_full_name"}
-METHOD_ALIASES = {"employee_groups": {"phone_number": "phone_numbers"}}
+METHOD_ALIASES = {"employee_groups": {"phone_number": "phone_numbers"},
+                  # the example of get.lead_funnel_stages calls `sort` what its table (and the API) calls `order`
+                  "lead_funnel_stages": {"sort": "order"}}
+# Typos that make an example invalid JSON: (wrong, right). get.sources closes static_parameters twice.
+EXAMPLE_FIXES: dict[str, tuple[str, str]] = {"sources": ("]]\n", "]\n")}
 # Rows the example lacks that still belong to the container they follow (see _nest): the dynamic call
 # tracking's share of visitors who see its numbers, a setting of that tracking as its description says.
 NESTED_BEYOND_EXAMPLE: dict[str, dict[str, str]] = {"campaigns": {"coverage_visitors": "dynamic_call_tracking"}}
 # Numbers that hold money, ratios or ratings (fractional); any other number is an id, a count or seconds.
-FRACTIONAL = ("cost", "costs", "cost_sum", "charge", "budget", "ratio", "rating", "raiting", "coverage_visitors")
+FRACTIONAL = ("cost", "costs", "cost_sum", "charge", "budget", "ratio", "rating", "raiting", "coverage_visitors",
+              "revenue")
 # Money the docs declare string (campaign_daily_stat.cost_sum): a number, as every other amount.
 MONEY_STRINGS = ("cost_sum",)
+# Arrays of scalars whose example shows no item: the word for the items, from the allowed values the
+# table lists (get.schedules' days: day numbers, counts of days in a cycle).
+ARRAY_ITEMS: dict[str, dict[str, str]] = {"schedules": {"days": "number"}}
 # Parameters every method takes whatever its table lists (the token; the client's user for agents).
 COMMON_PARAMS = {"access_token": "string"}
 
@@ -124,20 +153,22 @@ def _text(cell: str) -> str:
 
 
 def _tables(page: str) -> list[list[list[str]]]:
-    """Rows of cell texts of every table of the article."""
-    return [[[_text(c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", tr, re.S)]
-             for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", m.group(1), re.S)]
+    """Rows of cell texts of every table of the article. A row is what ends with ``</tr>``: a page may lose
+    a row's opening ``<tr>`` (get.sources' static_parameters), never its cells."""
+    return [[cells for chunk in re.split(r"</tr>", m.group(1))
+             if (cells := [_text(c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", chunk, re.S)])]
             for m in re.finditer(r"<table>(.*?)</table>", page, re.S)]
 
 
-def _example(page: str) -> dict[str, Any]:
+def _example(page: str, fix: tuple[str, str] | None = None) -> dict[str, Any]:
     """The first record of the answer's JSON example: name -> type word, object or [object]."""
     head = re.search(r"<h[1-6][^>]*>JSON структура ответа</h[1-6]>", page)
     if head is None:
         return {}
     code = re.search(r"<code[^>]*>(.*?)</code>", page[head.end():], re.S)
     assert code is not None
-    doc = json.loads(html.unescape(code.group(1)))
+    text = html.unescape(code.group(1))
+    doc = json.loads(text.replace(*fix) if fix else text)
     result = doc["result"]
     data = result.get("data") if isinstance(result, dict) else result  # one page puts the list at result
     return dict(data[0]) if isinstance(data, list) and data else {}
@@ -194,7 +225,8 @@ def _word(value: Any) -> str:
     return value if isinstance(value, str) else "array" if isinstance(value, list) else "object"
 
 
-def _nest(rows: list[Row], example: dict[str, Any], kept: dict[str, str] | None = None) -> list[Row]:
+def _nest(rows: list[Row], example: dict[str, Any], kept: dict[str, str] | None = None,
+          items: dict[str, str] | None = None) -> list[Row]:
     """Put each table row inside the object or array the example shows it in.
 
     Rows come in the example's nesting order: a row the innermost open container's example holds goes
@@ -229,8 +261,21 @@ def _nest(rows: list[Row], example: dict[str, Any], kept: dict[str, str] | None 
             stack.append(row)
         elif row.json_type == "array" and isinstance(sub, list) and sub and isinstance(sub[0], str):
             row.items = sub[0]
+        elif row.json_type == "array" and row.name in (items or {}):
+            row.items = (items or {})[row.name]
     _add_example_only(root, example)
+    _drop_repeats(root)
     return root.children
+
+
+def _drop_repeats(node: Row) -> None:
+    """A row the table lists twice in one object (get.deals_history's source) is one field."""
+    first: dict[str, Row] = {}
+    for c in node.children:
+        first.setdefault(c.name, c)
+    node.children = list(first.values())
+    for child in node.children:
+        _drop_repeats(child)
 
 
 def _takes(node: Row, name: str, shapes: dict[int, Any]) -> bool:
@@ -296,14 +341,16 @@ def read_method(checkout: Path, stream: str) -> Method:
                         required.append(cells[0])
         elif "фильтрация" in header:  # the answer's fields
             fields = _rows(rows)
-    agents = "Агент" in about.get("Кому доступен", "Агент")
+    # "Партнёр" (partner) is the docs' other word for an agent (get.schedules lists user_id beside it)
+    agents = any(w in about.get("Кому доступен", "Агент") for w in ("Агент", "Партнёр"))
     if agents:
         params.setdefault("user_id", "number")
     if "limit" in params:  # a listing method: the common paging, filter, sort and fields parameters
         params.update({k: v for k, v in (("offset", "number"), ("filter", "object"), ("fields", "array"),
                                          ("sort", "array")) if k not in params})
-    example = _rename(_example(page), {**EXAMPLE_ALIASES, **METHOD_ALIASES.get(stream, {})})
-    return Method(stream, method, params, required, _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream)))
+    example = _rename(_example(page, EXAMPLE_FIXES.get(stream)), {**EXAMPLE_ALIASES, **METHOD_ALIASES.get(stream, {})})
+    return Method(stream, method, params, required,
+                  _nest(fields, example, NESTED_BEYOND_EXAMPLE.get(stream), ARRAY_ITEMS.get(stream)))
 
 
 # ---- derived files ---------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ Decisions where the spec is silent or inconsistent:
   ``get.employee_stat``) follow ``reference.json`` (from the public docs) and ``reference.py``; the reports
   draw their ids from that reference data. ``SandboxConfig.call_center=False`` disables
   ``get.employee_stat`` (``method_component_disabled``).
+- The source model, goal definitions, positions, schedules, custom fields, chat channels, funnels and the
+  deals' stage history (``get.sources``... ``get.source_costs``, ``get.events``, ``get.deals_history``)
+  come from ``attribution.py``: every id the reports hold is a row there, deals move through their stages
+  over the data period. ``SandboxConfig.call_tracking_3=False`` disables the source model's methods.
 - ``set.visitor_communication`` takes the type as ``cummunication_type`` (the spec's table) or
   ``communication_type`` (its example).
 

@@ -264,7 +264,8 @@ def _customer_row(c: CustomerConfig) -> Record:
 def agency_demo(agent_key: str = "comagic-sandbox-agent-key", agent_login: str = "agency",
                 agent_password: str = "agency-password", **account: Any) -> SandboxConfig:
     """A ready agency: the configured account plus an agent with four clients. Client 5001 and 5002 are
-    active with their own data (different seeds, sizes and time zones); 5003 is active but does not
+    active with their own data (different seeds, sizes and time zones), 5002 without Call tracking 3.0 (its
+    source methods answer method_component_disabled); 5003 is active but does not
     white-list the agent's IP (``ip_not_whitelisted``); 5004 is archived. ``account`` overrides the
     configured account's settings (days, sizes...); the clients take its ``start`` and ``days``."""
     base = SandboxConfig(**account)
@@ -277,7 +278,8 @@ def agency_demo(agent_key: str = "comagic-sandbox-agent-key", agent_login: str =
         CustomerConfig(id=5001, name="ООО «Ромашка»", account=client(11, "Europe/Moscow", 30, "client-5001-key"),
                        users=(CustomerUser(id=70011, login="agency_romashka", name="API Ромашка"),),
                        sites=((9101, "romashka.example"),)),
-        CustomerConfig(id=5002, name="ИП Васильев", account=client(12, "Asia/Yekaterinburg", 12, "client-5002-key"),
+        CustomerConfig(id=5002, name="ИП Васильев",
+                       account=replace(client(12, "Asia/Yekaterinburg", 12, "client-5002-key"), call_tracking_3=False),
                        users=(CustomerUser(id=70021, login="agency_vasiliev", name="API Васильев"),
                               CustomerUser(id=70022, login="vasiliev_readonly", name="Только звонки",
                                            forbidden_methods=frozenset({"get.chats_report"}))),

@@ -41,6 +41,7 @@ class SandboxConfig:
     disabled_methods: frozenset[str] = frozenset()
     max_chat_ids: int = 1000  # longest accepted `chat_ids` array
     call_center: bool = True  # the call-center component: without it get.employee_stat is disabled
+    call_tracking_3: bool = True  # Call tracking 3.0: without it the source model's methods are disabled
     # get.statuses with is_deleted=true: the deleted statuses only, or every status (the docs leave it open)
     deleted_flag_gives_all: bool = False
     # An account that knows only the spec's fields: the public docs' others are unknown (unexpected_parameters).

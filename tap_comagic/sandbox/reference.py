@@ -13,6 +13,9 @@ summary reports, which are computed from the reports' own records over the reque
 - ``get.employee_stat``: a row per employee, seconds in each status summed over the days the range
   touches (``status_stats`` keyed by status id, or by mnemonic with ``only_default_statuses_in_stats``).
 
+The source model, goal definitions, positions, schedules, custom fields, chat channels, funnels and deals
+are in :mod:`.attribution` (served through :func:`rows` too).
+
 A field the generator gives no meaning gets a deterministic value of its type (see :func:`_fill`).
 """
 
@@ -25,15 +28,20 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from . import attribution as A
 from . import vocab as V
 from .catalog import CATALOG, FieldSpec
 
 Record = dict[str, Any]
 METHODS = ("get.account", "get.sites", "get.site_blocks", "get.campaigns", "get.virtual_numbers",
            "get.employees", "get.group_employees", "get.tags", "get.statuses", "get.scenarios",
-           "get.campaign_daily_stat", "get.ct_summary_report", "get.ct_ac_summary_report", "get.employee_stat")
-SUMMARIES = ("get.campaign_daily_stat", "get.ct_summary_report", "get.ct_ac_summary_report", "get.employee_stat")
+           "get.campaign_daily_stat", "get.ct_summary_report", "get.ct_ac_summary_report", "get.employee_stat",
+           *A.METHODS)
+SUMMARIES = ("get.campaign_daily_stat", "get.ct_summary_report", "get.ct_ac_summary_report", "get.employee_stat",
+             "get.source_costs")
 CALL_CENTER_METHODS = frozenset({"get.employee_stat"})  # answered method_component_disabled without the component
+# the source model: only for accounts on Call tracking 3.0 (method_component_disabled for the others)
+CALL_TRACKING_3_METHODS = frozenset({"get.sources", "get.sources_channels", "get.sources_groups", "get.source_costs"})
 STATUSES = ((1, "available", "Доступен"), (2, "break", "Перерыв"), (3, "away", "Нет на месте"),
             (4, "do_not_disturb", "Не беспокоить"), (5, "not_at_work", "Нет на работе"))
 # Statuses deleted in the middle of the data period: employee_stat names them on the days before only,
@@ -173,11 +181,19 @@ def _employee_groups(ref: Reference, eid: int) -> list[Record]:
 
 def _employees(ref: Reference) -> list[Record]:
     out = []
-    for eid, full, phone, login in ref.EMPLOYEES:
+    operator = CATALOG["get.employees"].by_name["operator"].children
+    for n, (eid, full, phone, login) in enumerate(ref.EMPLOYEES):
         last, first, patronymic = full.split(" ")
+        position, schedule = A.position_of(n), A.schedule_of(n)  # rows of get.employee_positions, get.schedules
         out.append({"id": eid, "login": login, "first_name": first, "last_name": last, "patronymic": patronymic,
                     "full_name": full, "status": "available", "status_id": STATUSES[0][0],
-                    "groups": _employee_groups(ref, eid),
+                    "groups": _employee_groups(ref, eid), "schedule_id": schedule[0], "schedule_name": schedule[1],
+                    "operator": _fill(operator, {"operator_display_name": first, "operator_login": login,
+                                                 "operator_position_id": position[0],
+                                                 "operator_position_name": position[1],
+                                                 "operator_sites": [{"site_id": ref.SITES[0][0],
+                                                                     "site_domain_name": ref.SITES[0][1]}]},
+                                      random.Random(f"{ref.seed}:operator:{eid}")),
                     "phone_numbers": [{"phone_number": phone, "status": "active"}]})
     return out
 
@@ -367,11 +383,15 @@ def rows(method: str, world: Any, params: dict[str, Any], date_from: str | None,
         "get.campaigns": lambda: _campaigns(ref), "get.virtual_numbers": lambda: _virtual_numbers(ref),
         "get.employees": lambda: _employees(ref), "get.group_employees": lambda: _groups(ref),
         "get.tags": lambda: _tags(ref), "get.scenarios": lambda: _scenarios(ref),
-        "get.statuses": lambda: _statuses(bool(params.get("is_deleted")), world.config.deleted_flag_gives_all)}
+        "get.statuses": lambda: _statuses(bool(params.get("is_deleted")), world.config.deleted_flag_gives_all),
+        **A.tables(ref, world)}
     if method in tables:
         return _table(method, seed, tables[method]())
     assert date_from is not None
     assert date_till is not None
+    if method == "get.source_costs":  # the docs: the time of date_from/date_till is ignored
+        return _table(method, seed, A.source_costs(ref, _days(world, f"{date_from[:10]} 00:00:00",
+                                                              f"{date_till[:10]} 23:59:59")))
     if method == "get.campaign_daily_stat":
         return _campaign_daily_stat(ref, world, params["site_id"], date_from, date_till)
     if method == "get.ct_summary_report":

@@ -23,7 +23,7 @@ from .config import Faults, SandboxConfig
 from .data import BASE, COMM_TYPE, DAY, SOURCES, TYPE_SOURCE, Record, World, dumps
 from .errors import ApiError
 from .query import Query, build_query, candidates, check_type, is_int, parse_dt, run
-from .reference import CALL_CENTER_METHODS, SUMMARIES
+from .reference import CALL_CENTER_METHODS, CALL_TRACKING_3_METHODS, SUMMARIES
 from .reference import METHODS as REFERENCE_METHODS
 
 PATH = "/v2.0"
@@ -447,7 +447,8 @@ class Sandbox:
             rest = {k: v for k, v in params.items() if k != "access_token"}
         else:
             config, world, cid, rest = acting.config, acting.world, acting.customer.id, acting.params
-        disabled = config.disabled_methods | (frozenset() if config.call_center else CALL_CENTER_METHODS)
+        disabled = (config.disabled_methods | (frozenset() if config.call_center else CALL_CENTER_METHODS)
+                    | (frozenset() if config.call_tracking_3 else CALL_TRACKING_3_METHODS))
         if method in disabled or method in self.faults.disabled_methods:
             if method in self.faults.disabled_methods:
                 self._count("method_component_disabled")

@@ -261,7 +261,8 @@ def test_deselected_fields_are_not_emitted_and_ad_key_needs_no_selection():
 
 
 def test_faults_are_retried_and_lose_nothing():
-    streams = {"tags", "employees", "sites", "ct_ac_summary", "employee_stat", "campaign_daily_stat"}
+    streams = {"tags", "employees", "sites", "ct_ac_summary", "employee_stat", "campaign_daily_stat", "sources",
+               "events", "source_costs", "deals_history"}
     faults = Faults(seed=4, http_error=0.15, drop=0.05, truncated=0.05, internal_error=0.1)
     with Sandbox(world_config(), faults) as sim:
         cfg = tap_config(sim, "2026-01-03 23:59:59", page_size=3, max_retries=20)
@@ -290,9 +291,10 @@ def test_employee_stat_is_skipped_once_without_the_call_center():
 
 def test_only_the_reference_tables_are_selected_by_default():
     tap = TapCoMagic(config={"sandbox": True, "start_date": START})
-    new = {*REFERENCE, *DAILY, "campaign_daily_stat"}
+    new = {*REFERENCE, *DAILY, "campaign_daily_stat", "source_costs", "deals_history"}
     on = {name for name, s in tap.streams.items() if s.selected and name in new}
-    assert on == set(REFERENCE)  # one request each a run; the summaries cost requests per day or per site
+    # one request each a run; the summaries cost requests per day or per site, deals_history one per window
+    assert on == set(REFERENCE)
 
 
 def test_a_filter_of_the_filters_setting_is_sent_with_a_reference_table_and_a_summary():

@@ -24,9 +24,10 @@ class EverythingSelected(TapCoMagic):
 def test_deferred_reports_are_off_by_default():
     tap = TapCoMagic(config=CONFIG)
     off = sorted(name for name, s in tap.streams.items() if not s.selected)
-    # ... and the summaries, whose requests grow with days and sites (README, Reference tables)
-    assert off == ["api_requests", "campaign_daily_stat", "ct_ac_summary", "ct_summary", "employee_stat", "sales",
-                   "visitors"]
+    # ... and the summaries, whose requests grow with days and sites (README, Reference tables), the costs
+    # of sources (one request per day) and the deals' stage history (one per window on its first run)
+    assert off == ["api_requests", "campaign_daily_stat", "ct_ac_summary", "ct_summary", "deals_history",
+                   "employee_stat", "sales", "source_costs", "visitors"]
 
 
 TestTapCoMagic = get_tap_test_class(

@@ -10,7 +10,7 @@ import pytest
 from tap_comagic.client import load_schema
 from tap_comagic.sandbox.catalog import REFERENCE_PATH
 from tests.tap_harness import schema_type
-from tools.publicdocs import METHODS, NESTED_BEYOND_EXAMPLE, read_method, schema_for
+from tools.publicdocs import EXAMPLE_FIXES, METHODS, NESTED_BEYOND_EXAMPLE, read_method, schema_for
 
 PAGE = """<article>
 <table><thead><tr><th>Метод</th><th><code>get.things</code></th></tr></thead>
@@ -84,6 +84,15 @@ def test_a_docs_page_gives_params_and_fields_nested_as_its_example(method):
     ("ct_summary", ("dt_ratio",), "number"),
     ("ct_ac_summary", ("site_id",), "integer"),  # added by the tap
     ("employee_stat", ("date",), "string"),
+    ("deals_history", ("revenue",), "number"),  # money
+    ("deals_history", ("modified_stage_date_time",), "string"),
+    ("deals_history", ("communication_id",), "integer"),
+    ("source_costs", ("cost",), "number"),
+    ("source_costs", ("site_key",), "integer"),  # added by the tap: the key's stand-in for a null site
+    ("sources", ("static_parameters", "parameter"), "string"),  # a row whose <tr> the page lost, nested
+    ("chat_channels", ("channel_external_id",), "string"),  # the table's string, not the example's number
+    ("lead_funnel_stages", ("order",), "integer"),  # the table's name, not the example's `sort`
+    ("schedules", ("schedules", "activity_days", "type"), "string"),
 ])
 def test_types_follow_the_reports_conventions(stream, path, json_type):
     schema, _ = load_schema(stream)
@@ -155,3 +164,36 @@ def test_shipped_schemas_keep_record_fields_out_of_containers(stream, outer, inn
     catalogue = json.loads(REFERENCE_PATH.read_text(encoding="utf-8"))[METHODS[stream][1]]["fields"]
     assert set(outer) <= {f["name"] for f in catalogue}
     assert [f["name"] for f in next(f for f in catalogue if f["name"] == container)["fields"]] == members
+
+
+BROKEN = """<article>
+<table><tbody><tr><td>Кому доступен</td><td>Партнёр, Клиент</td></tr></tbody></table>
+<table><tbody>
+<tr><th>Название</th><th>Тип</th><th>Фильтрация</th></tr>
+<tr><td><code>id</code></td><td>number</td><td>да</td></tr>
+</tr>
+<td><code>params</code></td><td>array</td><td></td>
+<tr><td><code>value</code></td><td>string</td><td></td></tr>
+<tr><td><code>source</code></td><td>string</td><td>да</td></tr>
+<tr><td><code>source</code></td><td>string</td><td>да</td></tr>
+</tbody></table>
+<h3>JSON структура ответа</h3><pre><code>{"result": {"data": [{"id": "number", "params": [{"value": "string"}]]
+}]}}</code></pre>
+</article>"""
+
+
+def test_a_page_with_a_lost_row_start_a_broken_example_and_a_repeated_row(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    # get.sources (a row without <tr>, "]]" in its example), get.deals_history (source twice),
+    # get.chat_channels ("Партнёр": an agent's method, user_id)
+    page = tmp_path / "data_api" / "x" / "get_broken" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(BROKEN, encoding="utf-8")
+    monkeypatch.setitem(METHODS, "broken", ("x/get_broken", "get.broken"))
+    monkeypatch.setitem(EXAMPLE_FIXES, "broken", ("]]\n", "]\n"))
+    method = read_method(tmp_path, "broken")
+    assert "user_id" in method.params
+    schema = schema_for(method)
+    assert list(schema["properties"]) == ["id", "params", "source"]
+    assert list(schema["properties"]["params"]["items"]["properties"]) == ["value"]
+    assert schema["x-comagic"]["filterable"] == ["id", "source"]
