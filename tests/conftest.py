@@ -9,12 +9,12 @@ import pytest
 import requests
 
 from tap_comagic.sandbox import Sandbox
-from tests.tap_harness import small_config
+from tests.tap_harness import small_world
 
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(small_config()) as sb:
+    with Sandbox(small_world()) as sb:
         yield sb
 
 
