@@ -732,8 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     text += f"\nFloors failed: {', '.join(failed) if failed else 'none'}\n"
     print(text)
     if a.write:
-        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `python -m tools.bench_tap` (see docs/performance.md).\n\n"
-                           + text, encoding="utf-8")
+        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `python -m tools.bench_tap` "
+                           "(see docs/performance.md).\n\n" + text, encoding="utf-8")
     return 0
 
 
