@@ -99,7 +99,7 @@ class Run:
     stdout: str = ""
     returncode: int = 0
     slept: float = 0.0  # seconds the throttle waited on the simulator's clock (``run_tap(clock=sim)``)
-    logged: list[logging.LogRecord] = field(default_factory=list)
+    logged: list[logging.LogRecord] = field(default_factory=list)  # the WARNING (and worse) records
 
     @property
     def warnings(self) -> list[str]:
@@ -166,8 +166,10 @@ class _Output(io.TextIOBase):
 
 
 class _Kept(logging.Handler):
+    """Keeps the WARNING (and worse) records of a run, for ``Run.warnings``."""
+
     def __init__(self, into: list[logging.LogRecord]) -> None:
-        super().__init__(logging.NOTSET)
+        super().__init__(logging.WARNING)
         self.into = into
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -183,9 +185,10 @@ def _captured(run: Run, out: _Output, level: str) -> Iterator[io.StringIO]:
     console.setFormatter(ConsoleFormatter())
     kept = _Kept(run.logged)
     root = logging.getLogger()
-    saved = (sys.stdout, sys.stderr, root.level)
-    root.addHandler(console)
-    root.addHandler(kept)
+    # pytest's own handlers step aside meanwhile: the run's lines are in Run.stderr (tests print it when
+    # they fail), and pytest would otherwise keep a second copy of every INFO line of every run
+    saved = (sys.stdout, sys.stderr, root.level, root.handlers[:])
+    root.handlers[:] = [console, kept]
     root.setLevel(level)
     sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
     try:
@@ -193,8 +196,7 @@ def _captured(run: Run, out: _Output, level: str) -> Iterator[io.StringIO]:
     finally:
         sys.stdout, sys.stderr = saved[0], saved[1]
         root.setLevel(saved[2])
-        root.removeHandler(console)
-        root.removeHandler(kept)
+        root.handlers[:] = saved[3]
 
 
 @contextmanager
