@@ -168,7 +168,12 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
             assert proc.stdout is not None
             # a watchdog, not a check between lines: a tap that hangs writes no line that would run a check
             expired = threading.Event()
-            watchdog = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+
+            def expire() -> None:
+                expired.set()
+                proc.kill()
+
+            watchdog = threading.Timer(timeout, expire)
             watchdog.start()
             try:
                 read_lines(proc.stdout, out, kill_after, kill=proc.kill)

@@ -142,7 +142,7 @@ class _Output(io.TextIOBase):
         self.counted = 0  # RECORD and STATE lines, for ``on_line``
 
     @property
-    def buffer(self) -> _Output:  # type: ignore[override]
+    def buffer(self) -> _Output:
         return self
 
     def write(self, data: Any) -> int:
@@ -190,7 +190,7 @@ def _captured(run: Run, out: _Output, level: str) -> Iterator[io.StringIO]:
     saved = (sys.stdout, sys.stderr, root.level, root.handlers[:])
     root.handlers[:] = [console, kept]
     root.setLevel(level)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         yield err
     finally:
