@@ -8,7 +8,7 @@ import re
 import subprocess
 import tempfile
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,9 +20,10 @@ from tests.tap_harness import (
     END,
     REPORTS,
     START,
-    account_of,
+    Run,
     as_emitted,
     discover,
+    read_message,
     run_tap,
     select,
     small_world,
@@ -143,17 +144,16 @@ def error_lines(stderr: str) -> list[str]:
 # ---- a run that can be killed -------------------------------------------------------------------------
 
 @dataclass
-class Killed:
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    last_state: dict[str, Any] | None = None
-    lines_read: int = 0
-    finished: bool = False
-    kinds: list[str] = field(default_factory=list)  # per line read: "STATE" or the RECORD's stream
-    owners: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # each record's customer_id
+class Killed(Run):
+    """A Run read until the kill: only what a target would have read before it."""
 
-    def of(self, stream: str, customer_id: int) -> list[dict[str, Any]]:
-        """The records of ``stream`` that name account ``customer_id``."""
-        return [r for r, owner in zip(self.records[stream], self.owners[stream], strict=True) if owner == customer_id]
+    lines_read: int = 0  # RECORD and STATE lines
+    finished: bool = False  # the tap ended before the kill
+    kinds: list[str] = field(default_factory=list)  # per line read: "STATE" or the RECORD's stream
+
+    @property
+    def last_state(self) -> dict[str, Any] | None:
+        return self.states[-1] if self.states else None
 
 
 def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] | None = None,
@@ -189,16 +189,10 @@ def read_lines(stdout: IO[str], out: Killed, kill_after: int, kill: Callable[[],
     """run_until's reading: each RECORD/STATE line into ``out``; ``kill()`` after ``kill_after`` of them."""
     for line in stdout:
         msg = json.loads(line)
+        read_message(out, msg)
         if msg.get("type") not in ("RECORD", "STATE"):
             continue
-        if msg["type"] == "RECORD":
-            account, record = account_of(msg)
-            out.records[msg["stream"]].append(record)
-            out.owners[msg["stream"]].append(account)
-            out.kinds.append(msg["stream"])
-        else:
-            out.last_state = msg["value"]
-            out.kinds.append("STATE")
+        out.kinds.append(msg["stream"] if msg["type"] == "RECORD" else "STATE")
         out.lines_read += 1
         if out.lines_read >= kill_after:
             kill()
