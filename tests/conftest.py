@@ -1,4 +1,5 @@
-"""Shared fixtures: a started CoMagic sandbox and a JSON-RPC caller bound to it."""
+"""Shared fixtures: a started simulator (the world of the simulator's own tests) and a JSON-RPC caller bound to
+it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pytest
 import requests
 
 from tap_comagic.sandbox import Sandbox
-from tests.tap_harness import small_config
+from tests.simulator import TEN_DAYS
+from tests.tap_harness import small_world
 
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(small_config()) as sb:
+    with Sandbox(small_world(**TEN_DAYS)) as sb:
         yield sb
 
 

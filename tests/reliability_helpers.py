@@ -1,32 +1,34 @@
-"""Shared by the reliability, resume, bad-input and secrets tests: small worlds, runs, truth checks."""
+"""Shared by the reliability, resume, bad-input and secrets tests: the tap's configuration for a world, its
+catalog, the truth of a world, log lines, a run that can be killed, and the fault profiles."""
 
 from __future__ import annotations
 
-import copy
-import io
 import json
-import logging
 import re
 import subprocess
-import sys
 import tempfile
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import IO, Any
-from unittest import mock
 
-from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import REPORTS, account_of, as_emitted, discover, select, tap_command
-
-START = "2026-01-01"
-DAYS = 4
-END = "2026-01-04 23:59:59"  # the last second of data in small_world()
+from tap_comagic.sandbox import Sandbox
+from tests.tap_harness import (
+    END,
+    REPORTS,
+    START,
+    Run,
+    as_emitted,
+    discover,
+    read_message,
+    run_tap,
+    select,
+    small_world,
+    tap_command,
+)
 
 # Streams whose truth a test can ask the simulator for directly (date-windowed) or through their parent.
 WINDOWED = ("calls", "call_legs", "communications", "goals", "chats", "offline_messages", "visitor_sessions",
@@ -35,17 +37,7 @@ CHAT_MESSAGES_KEY = ("id",)
 KEYS: dict[str, tuple[str, ...]] = {**{s: REPORTS[s][1] for s in WINDOWED}, "chat_messages": CHAT_MESSAGES_KEY}
 RK: dict[str, str] = {**{s: REPORTS[s][2] for s in WINDOWED}, "chat_messages": "date_time"}
 DEFAULT_STREAMS = frozenset({"calls", "call_legs", "chats", "chat_messages", "goals"})
-TAP_LOGGER = "tap-comagic"
 RETRY_LINE = re.compile(r"\| WARNING .*: retry \d+ in ")
-
-
-def small_world(**overrides: Any) -> SandboxConfig:
-    """A few days of a small account: runs take a second or two, yet span many windows and pages."""
-    base: dict[str, Any] = {"seed": 11, "start": START, "days": DAYS, "calls_per_day": 12, "chats_per_day": 4,
-                            "goals_per_day": 5, "offline_messages_per_day": 2, "visitor_sessions_per_day": 6,
-                            "api_requests_per_day": 2}
-    base.update(overrides)
-    return SandboxConfig(**base)
 
 
 def tap_config(sim: Sandbox, **extra: Any) -> dict[str, Any]:
@@ -152,27 +144,23 @@ def error_lines(stderr: str) -> list[str]:
 # ---- a run that can be killed -------------------------------------------------------------------------
 
 @dataclass
-class Killed:
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    last_state: dict[str, Any] | None = None
-    lines_read: int = 0
-    finished: bool = False
-    kinds: list[str] = field(default_factory=list)  # per line read: "STATE" or the RECORD's stream
-    owners: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # each record's customer_id
+class Killed(Run):
+    """A Run read until the kill: only what a target would have read before it."""
 
-    def of(self, stream: str, customer_id: int) -> list[dict[str, Any]]:
-        """The records of ``stream`` that name account ``customer_id``."""
-        return [r for r, owner in zip(self.records[stream], self.owners[stream], strict=True) if owner == customer_id]
+    lines_read: int = 0  # RECORD and STATE lines
+    finished: bool = False  # the tap ended before the kill
+    kinds: list[str] = field(default_factory=list)  # per line read: "STATE" or the RECORD's stream
+
+    @property
+    def last_state(self) -> dict[str, Any] | None:
+        return self.states[-1] if self.states else None
 
 
 def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] | None = None,
-              catalog: dict[str, Any] | None = None, on_line: Callable[[int], None] | None = None,
-              timeout: float = 120) -> Killed:
-    """Run the tap and read its RECORD/STATE lines; after ``kill_after`` of them, SIGKILL it.
-
-    Only what was read before the kill counts, as for a target that stops reading then.
-    ``on_line(n)`` is called after each RECORD/STATE line (e.g. to expire sessions mid-run).
-    """
+              catalog: dict[str, Any] | None = None, timeout: float = 120) -> Killed:
+    """Run the tap's command and read its RECORD/STATE lines; after ``kill_after`` of them, SIGKILL it (a
+    subprocess: the kill is the subject). Only what was read before the kill counts, as for a target that
+    stops reading then."""
     out = Killed()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = tap_command(tmp, config, state, catalog)
@@ -180,10 +168,15 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
             assert proc.stdout is not None
             # a watchdog, not a check between lines: a tap that hangs writes no line that would run a check
             expired = threading.Event()
-            watchdog = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+
+            def expire() -> None:
+                expired.set()
+                proc.kill()
+
+            watchdog = threading.Timer(timeout, expire)
             watchdog.start()
             try:
-                read_lines(proc.stdout, out, kill_after, on_line, kill=proc.kill)
+                read_lines(proc.stdout, out, kill_after, kill=proc.kill)
             finally:
                 watchdog.cancel()
             if expired.is_set():
@@ -192,105 +185,19 @@ def run_until(config: dict[str, Any], *, kill_after: int, state: dict[str, Any] 
     return out
 
 
-def read_lines(stdout: IO[str], out: Killed, kill_after: int, on_line: Callable[[int], None] | None,
-               kill: Callable[[], None]) -> None:
+def read_lines(stdout: IO[str], out: Killed, kill_after: int, kill: Callable[[], None]) -> None:
     """run_until's reading: each RECORD/STATE line into ``out``; ``kill()`` after ``kill_after`` of them."""
     for line in stdout:
         msg = json.loads(line)
+        read_message(out, msg)
         if msg.get("type") not in ("RECORD", "STATE"):
             continue
-        if msg["type"] == "RECORD":
-            account, record = account_of(msg)
-            out.records[msg["stream"]].append(record)
-            out.owners[msg["stream"]].append(account)
-            out.kinds.append(msg["stream"])
-        else:
-            out.last_state = msg["value"]
-            out.kinds.append("STATE")
+        out.kinds.append(msg["stream"] if msg["type"] == "RECORD" else "STATE")
         out.lines_read += 1
-        if on_line is not None:
-            on_line(out.lines_read)
         if out.lines_read >= kill_after:
             kill()
             return
     out.finished = True
-
-
-# ---- the tap in this process, on the simulator's clock -------------------------------------------------
-
-@dataclass
-class InProcessRun:
-    records: dict[str, list[dict[str, Any]]]
-    states: list[dict[str, Any]]
-    exit_code: int
-    slept: float  # seconds the throttle waited, on the simulator's clock
-    warnings: list[str] = field(default_factory=list)  # the tap's WARNING lines (and worse)
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@contextmanager
-def _stdout_to(buffer: io.BytesIO) -> Iterator[None]:
-    saved = sys.stdout
-    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
-    sys.stdout = wrapper
-    try:
-        yield
-    finally:
-        wrapper.flush()
-        wrapper.detach()  # leaves the buffer open for the caller
-        sys.stdout = saved
-
-
-def run_in_process(sim: Sandbox, config: dict[str, Any], *, catalog: dict[str, Any] | None = None,
-                   state: dict[str, Any] | None = None) -> InProcessRun:
-    """Run the tap here with its throttle on ``sim.clock``: waiting for a limit moves the clock, not time.
-
-    For limits measured in minutes and days, which a subprocess would have to sit out.
-    """
-    from tap_comagic import limits
-    from tap_comagic.tap import TapCoMagic
-
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        sim.clock.advance(seconds)
-
-    buffer = io.BytesIO()
-    code = 0
-    # the run's throttles are made with the tap (the token's) and from it (each account's): on the sim's clock
-    with mock.patch.object(limits, "time", SimpleNamespace(sleep=sleep, monotonic=sim.clock.now)):
-        tap = TapCoMagic(config=copy.deepcopy(config), catalog=copy.deepcopy(catalog) if catalog else None,
-                         state=copy.deepcopy(state) if state else None, validate_config=True)
-    lines = _Lines()
-    logger = logging.getLogger(TAP_LOGGER)
-    logger.addHandler(lines)
-    with _stdout_to(buffer):
-        try:
-            tap.sync_all()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        finally:
-            tap.close()
-            logger.removeHandler(lines)
-    records: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    states: list[dict[str, Any]] = []
-    for line in buffer.getvalue().decode().splitlines():
-        msg = json.loads(line)
-        if msg["type"] == "RECORD":
-            records[msg["stream"]].append(account_of(msg)[1])
-        elif msg["type"] == "STATE":
-            states.append(msg["value"])
-    logging.getLogger("tap-comagic").debug("in-process run done")
-    return InProcessRun(records=records, states=states, exit_code=code, slept=sum(slept), warnings=lines.lines)
 
 
 def non_ok(sim: Sandbox, method_prefix: str = "get.") -> Counter[str]:
@@ -328,7 +235,6 @@ class FaultRun:
 def fault_run(kind: str, seed: int, streams: frozenset[str] = DEFAULT_STREAMS) -> FaultRun:
     """One seeded run of the tap against a simulator injecting the ``kind`` profile, checked against truth."""
     from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Faults
-    from tests.tap_harness import run_tap
 
     faults = Faults(seed=seed, **FAULT_KINDS[kind])
     with Sandbox(small_world(seed=seed), faults=faults) as sim:

@@ -1,25 +1,38 @@
-"""Run tap-comagic as a user would (a subprocess) and compare it with the simulator's truth."""
+"""The shared harness of the tap's tests: the one simulated world a test starts (``small_world``), the one
+runner of the tap (``run_tap``: the tap in this process, as an embedder runs it), and the truth its output is
+compared with. A test that is about the command line itself (exit codes, a SIGKILL) runs ``tap_command``."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import faulthandler
+import io
 import json
+import logging
 import os
 import re
-import subprocess
 import sys
-import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
-from tap_comagic.sandbox import SandboxConfig
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.logging import ConsoleFormatter
+
+from tap_comagic.sandbox import Sandbox, SandboxConfig
 
 MOSCOW = ZoneInfo("Europe/Moscow")
+TAP_LOGGER = "tap-comagic"
 
-# stream -> (API method, primary key, replication key); written from the issue, not from the tap
+# stream -> (API method, primary key, replication key); written from the documented keys (docs/data-model.md),
+# not from the tap's stream classes, so that a test comparing with them can fail
 REPORTS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "communications": ("get.communications_report", ("id", "communication_type"), "date_time"),
     "calls": ("get.calls_report", ("id",), "start_time"),
@@ -38,7 +51,7 @@ OTHER_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sales": ("get.sales_report", ("id",)),
     "api_requests": ("get.api_requests_report", ()),  # no field identifies a row: targets append
 }
-# the reference tables, read whole: (API method, primary key); from the issue too
+# the reference tables, read whole: (API method, primary key); from the documented keys too
 REFERENCE: dict[str, tuple[str, tuple[str, ...]]] = {
     "account": ("get.account", ("app_id",)),
     "sites": ("get.sites", ("id",)),
@@ -82,11 +95,17 @@ def method_and_key(stream: str) -> tuple[str, tuple[str, ...]]:
     return {**OTHER_KEYS, **REFERENCE}[stream]
 
 
-def small_config(**overrides: Any) -> SandboxConfig:
-    """A simulator of a few days and few records: fast for tests that need a server, not volume."""
-    base: dict[str, Any] = {"days": 10, "calls_per_day": 20, "chats_per_day": 6, "goals_per_day": 8,
-                            "offline_messages_per_day": 4, "visitor_sessions_per_day": 30,
-                            "api_requests_per_day": 5}
+START = "2026-01-01"
+DAYS = 4
+END = "2026-01-04 23:59:59"  # the last second of data in small_world()
+
+
+def small_world(**overrides: Any) -> SandboxConfig:
+    """The world a test starts (``with Sandbox(small_world()) as sim``): a few days of a small account, so a run
+    takes a second or two yet spans many windows and pages. Override what the test is about."""
+    base: dict[str, Any] = {"seed": 11, "start": START, "days": DAYS, "calls_per_day": 12, "chats_per_day": 4,
+                            "goals_per_day": 5, "offline_messages_per_day": 2, "visitor_sessions_per_day": 6,
+                            "api_requests_per_day": 2}
     base.update(overrides)
     return SandboxConfig(**base)
 
@@ -99,9 +118,17 @@ class Run:
     states: list[dict[str, Any]] = field(default_factory=list)
     accounts: dict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))  # stream -> customer_id
     owners: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # each record's customer_id
-    stderr: str = ""
+    stderr: str = ""  # the log lines, formatted as the command line writes them, and anything else on stderr
     stdout: str = ""
     returncode: int = 0
+    slept: float = 0.0  # seconds the throttle waited on the simulator's clock (``run_tap(clock=sim)``)
+    logged: list[logging.LogRecord] = field(default_factory=list)  # the WARNING (and worse) records
+
+    @property
+    def warnings(self) -> list[str]:
+        """The tap's own WARNING (and worse) messages."""
+        return [r.getMessage() for r in self.logged if r.levelno >= logging.WARNING
+                and (r.name == TAP_LOGGER or r.name.startswith(TAP_LOGGER + "."))]
 
     @property
     def state(self) -> dict[str, Any]:
@@ -112,9 +139,11 @@ class Run:
         return [r for r, owner in zip(self.records[stream], self.owners[stream], strict=True) if owner == customer_id]
 
 
+
 def tap_command(folder: str, config: dict[str, Any], state: dict[str, Any] | None = None,
                 catalog: dict[str, Any] | None = None) -> list[str]:
-    """The `tap-comagic` command line, its input files written into ``folder``."""
+    """The `tap-comagic` command line, its input files written into ``folder``: for the tests whose subject is
+    the command itself (its exit code and output on bad input, a SIGKILL)."""
     cmd = [sys.executable, "-m", "tap_comagic"]
     for name, content in (("config", config), ("state", state), ("catalog", catalog)):
         if content is not None:
@@ -124,18 +153,150 @@ def tap_command(folder: str, config: dict[str, Any], state: dict[str, Any] | Non
     return cmd
 
 
+class _Output(io.TextIOBase):
+    """The tap's stdout: each Singer message read into a Run as it is written (``.buffer`` takes the bytes
+    the SDK's msgspec writer sends)."""
+
+    def __init__(self, run: Run, on_line: Callable[[int], None] | None) -> None:
+        super().__init__()
+        self.run, self.on_line = run, on_line
+        self.pending = b""
+        self.lines: list[str] = []
+        self.counted = 0  # RECORD and STATE lines, for ``on_line``
+
+    @property
+    def buffer(self) -> _Output:
+        return self
+
+    def write(self, data: Any) -> int:
+        self.pending += data.encode() if isinstance(data, str) else bytes(data)
+        *complete, self.pending = self.pending.split(b"\n")
+        for raw in complete:
+            line = raw.decode()
+            self.lines.append(line)
+            if not line.startswith("{"):
+                continue
+            msg = json.loads(line)
+            read_message(self.run, msg)
+            if msg.get("type") in ("RECORD", "STATE"):
+                self.counted += 1
+                if self.on_line is not None:
+                    self.on_line(self.counted)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Kept(logging.Handler):
+    """Keeps the WARNING (and worse) records of a run, for ``Run.warnings``."""
+
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
+@contextmanager
+def _captured(run: Run, out: _Output, level: str) -> Iterator[io.StringIO]:
+    """stdout into ``out``; stderr and every log line (as the command line formats them) into the yielded
+    buffer; the root logger at ``level`` meanwhile."""
+    err = io.StringIO()
+    console = logging.StreamHandler(err)
+    console.setFormatter(ConsoleFormatter())
+    kept = _Kept(run.logged)
+    root = logging.getLogger()
+    # pytest's own handlers step aside meanwhile: the run's lines are in Run.stderr (tests print it when
+    # they fail), and pytest would otherwise keep a second copy of every INFO line of every run
+    saved = (sys.stdout, sys.stderr, root.level, root.handlers[:])
+    root.handlers[:] = [console, kept]
+    root.setLevel(level)
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield err
+    finally:
+        sys.stdout, sys.stderr = saved[0], saved[1]
+        root.setLevel(saved[2])
+        root.handlers[:] = saved[3]
+
+
+@contextmanager
+def _environment(env: dict[str, str] | None) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _on_simulated_clock(sim: Sandbox | None, run: Run) -> Iterator[None]:
+    """Throttles made meanwhile wait on ``sim.clock``: waiting for a limit moves that clock, not time, so
+    limits measured in minutes and days cost no real seconds. The tap makes its throttles when it is built
+    (the token's) and from them (each account's), so building the tap inside this is enough."""
+    if sim is None:
+        yield
+        return
+    from tap_comagic import limits
+
+    def sleep(seconds: float) -> None:
+        run.slept += seconds
+        sim.clock.advance(seconds)
+
+    with mock.patch.object(limits, "time", SimpleNamespace(sleep=sleep, monotonic=sim.clock.now)):
+        yield
+
+
 def run_tap(config: dict[str, Any], *, state: dict[str, Any] | None = None,
-            catalog: dict[str, Any] | None = None, args: tuple[str, ...] = (),
-            env: dict[str, str] | None = None, timeout: float = 600) -> Run:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = tap_command(tmp, config, state, catalog)
-        proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, check=False)
-    run = Run(stderr=proc.stderr, stdout=proc.stdout, returncode=proc.returncode)
-    for line in proc.stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        read_message(run, json.loads(line))
+            catalog: dict[str, Any] | None = None, clock: Sandbox | None = None,
+            on_line: Callable[[int], None] | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> Run:
+    """Run the tap in this process as its command line would (``sync_all``), and read what it wrote.
+
+    ``clock``: the throttle runs on that simulator's clock. ``on_line(n)`` is called after the n-th RECORD or
+    STATE line (e.g. to expire sessions mid-run). ``env``: variables set meanwhile; the log level comes from
+    ``TAP_COMAGIC_LOGLEVEL`` or ``LOGLEVEL`` there, as on the command line. ``timeout``: a run still going
+    then ends the test session with every thread's traceback (a hung run would otherwise hang it).
+    """
+    from tap_comagic.tap import TapCoMagic
+
+    run = Run()
+    out = _Output(run, on_line)
+    level = (env or {}).get("TAP_COMAGIC_LOGLEVEL") or (env or {}).get("LOGLEVEL") or "INFO"
+    faulthandler.dump_traceback_later(timeout, exit=True)
+    try:
+        with _environment(env), _captured(run, out, level.upper()) as err:
+            logger = logging.getLogger(TAP_LOGGER)
+            tap = None
+            try:
+                with _on_simulated_clock(clock, run):
+                    tap = TapCoMagic(config=copy.deepcopy(config), catalog=copy.deepcopy(catalog) if catalog else None,
+                                     state=copy.deepcopy(state) if state else None, validate_config=True)
+                tap.sync_all()
+            except SystemExit as exc:
+                run.returncode = exc.code if isinstance(exc.code, int) else 1
+            except ConfigValidationError as exc:  # as the SDK's command line reports it
+                for error in exc.errors:
+                    logger.error("%s", error)
+                logger.error("Config validation failed")
+                run.returncode = 1
+            except Exception as exc:  # as the SDK's command line reports it: the message and the traceback
+                logger.error("%s", exc.args[0] if exc.args else type(exc).__name__, exc_info=exc)
+                run.returncode = 1
+            finally:
+                if tap is not None:
+                    tap.close()
+        run.stderr = err.getvalue()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    run.stdout = "\n".join(out.lines) + ("\n" if out.lines else "")
     return run
 
 
@@ -232,9 +393,10 @@ def keys_of(records: list[dict[str, Any]], key: tuple[str, ...]) -> list[tuple[A
 
 
 def discover(config: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "tap_comagic", "--discover", "--config", "/dev/stdin"],
-                          input=json.dumps(config), capture_output=True, text=True, check=True, timeout=120)
-    catalog: dict[str, Any] = json.loads(proc.stdout)
+    """The tap's catalog for ``config`` (what `tap-comagic --discover` writes)."""
+    from tap_comagic.tap import TapCoMagic
+
+    catalog: dict[str, Any] = json.loads(json.dumps(TapCoMagic(config=copy.deepcopy(config)).catalog_dict))
     return catalog
 
 

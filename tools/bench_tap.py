@@ -2,7 +2,7 @@
 
 ``python -m tools.bench_tap [--quick] [--write]``
 
-Starts the simulator, runs every measurement of GitHub issue 6 and prints one table (figure, floor,
+Starts the simulator, runs every measurement of docs/performance.md and prints one table (figure, floor,
 PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``tools/bench_results.md``.
 
 1. Throughput: ``tap-comagic`` (a subprocess, stdout to /dev/null) syncing ``calls`` (every field,
@@ -15,7 +15,7 @@ PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``to
 3. Memory: peak RSS (``os.wait4`` of the tap process) syncing 100k and 1M calls.
 4. Latency hiding: ``latency=0.05``, chat_messages with max_parallel_requests 8 vs 1, same output.
 5. Scale: seconds per 100k calls at 10k, 100k and 1M (wall, and tap CPU net of start-up).
-6. Agency mode (issue 11): an agent with 10 small clients read in one run (``customers: "all"``) against
+6. Agency mode: an agent with 10 small clients read in one run (``customers: "all"``) against
    one run of each client's own token over the same data: the agent's own calls (get.customers,
    get.customer_users), get.account per client, each client's requests per stream (equal, and at the
    minimum), its records, and the throughput and overhead per client in the tap's own seconds (its
@@ -683,7 +683,7 @@ SECTIONS = ("throughput", "latency", "economy", "agency", "per_record", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator (issue 6).")
+    ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator.")
     ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~5 min)")
     ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
     ap.add_argument("--only", default=",".join(SECTIONS),
@@ -732,8 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     text += f"\nFloors failed: {', '.join(failed) if failed else 'none'}\n"
     print(text)
     if a.write:
-        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `tools/bench_tap.py` (GitHub issue 6).\n\n"
-                           + text, encoding="utf-8")
+        RESULTS.write_text("# tap-comagic benchmark\n\nNumbers from `python -m tools.bench_tap` "
+                           "(see docs/performance.md).\n\n" + text, encoding="utf-8")
     return 0
 
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = ROOT.parent / "shared" / "spec"
 SPEC_PATH = SPEC_DIR / "reports-api.flat.md"
 PUBLIC_PATH = SPEC_DIR / "public-docs-fields.md"
-# The reports whose public field lists extend the spec's (issue 9); the file's other sections are not ours.
+# The reports whose public field lists extend the spec's; the file's other sections are not ours.
 PUBLIC_METHODS = ("get.communications_report", "get.calls_report", "get.call_legs_report", "get.goals_report",
                   "get.chats_report", "get.chat_messages_report", "get.offline_messages_report",
                   "get.visitor_sessions_report")
@@ -190,7 +190,7 @@ def _public_type(text: str) -> tuple[str, list[Field]]:
 
 def parse_public(text: str) -> dict[str, list[Field]]:
     """The public docs' fields of :data:`PUBLIC_METHODS`, in the docs' order (their JSON shapes: the
-    lists the issue counts; the "table only" remarks are left out)."""
+    lists counted there; the "table only" remarks are left out)."""
     out: dict[str, list[Field]] = {}
     for sec in re.split(r"\n(?=### )", text):
         m = re.match(r"### `([a-z_.]+)`", sec)

@@ -160,8 +160,8 @@ class Agency:
             return w
 
     def act(self, principal: Principal, method: str, params: dict[str, Any]) -> Acting | None:
-        """The client account a client method reads for this principal (None: the own account, as before
-        agencies existed), after the client's checks; ApiError when the call is refused."""
+        """The client account a client method reads for this principal (None: the principal's own
+        account), after the client's checks; ApiError when the call is refused."""
         if principal == OWN:
             return None
         rest = {k: v for k, v in params.items() if k != "access_token"}

@@ -87,7 +87,7 @@ API_METHODS = (("get.calls_report", "rpc_api", "heavy", "data_api"),
                ("get.account", "rpc_api", "light", "data_api"),
                ("get.tags", "rpc_api", "medium", "data_api"))
 API_IPS = ("185.12.64.7", "91.203.11.44", "5.188.210.9", "2a02:6b8::feed:0ff")
-# Fields of the public docs (issue 9) -------------------------------------------------------------------------
+# Fields of the public docs -----------------------------------------------------------------------------------
 # campaign channel -> (source_id, source_name, source_new, channel_new, channel_code)
 TRAFFIC = {
     "advert": (9_100_001, "Контекстная реклама", "yandex_direct", "Платный поиск", "paid_search"),

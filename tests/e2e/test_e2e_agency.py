@@ -40,7 +40,7 @@ def zone_of(sim: Sandbox, customer_id: int) -> ZoneInfo:
 
 
 def keys_of(stream: str, rows: list[dict[str, Any]], *, from_truth: bool = False) -> list[tuple[str, ...]]:
-    """The rows' primary keys within one account (the issue's key, without customer_id), sorted."""
+    """The rows' primary keys within one account (the documented key, without customer_id), sorted."""
     return sorted(tuple(str(norm(r[k], from_truth=from_truth)) for k in method_and_key(stream)[1]) for r in rows)
 
 
@@ -158,11 +158,12 @@ def check_joins(path: Path) -> None:
 
 
 def check_readme_agency_query(sim: Sandbox, path: Path) -> None:
-    """The README's agency query (calls per client and campaign, joined on customer_id) gives the truth."""
+    """The agency query of docs/agencies.md (calls per client and campaign, joined on customer_id) gives the
+    truth."""
     import duckdb
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    query = readme.split("<!-- agency-query:start -->", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    doc = (ROOT / "docs" / "agencies.md").read_text(encoding="utf-8")
+    query = doc.split("<!-- agency-query:start -->", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
     with duckdb.connect(str(path), read_only=True) as con:
         got = con.execute(query).fetchall()
     totals: dict[tuple[str, str], list[int]] = {}
@@ -190,15 +191,15 @@ SHARD_STREAMS = ["calls", "call_legs", "chats", "chat_messages", "financial_summ
 
 def test_two_shards_side_by_side_keep_separate_correct_states(project: Path, tmp_path: Path,
                                                              agency: Sandbox) -> None:
-    """Scaling out (README): two Meltano jobs, shard A `customers=5001` and shard B `customers=5002`, started
-    together with their own `--state-id-suffix` against the same simulated agency (one simulator in this
-    process, reached as a real API: its URL and the agent's key). Each shard's stored state holds its own
-    client's bookmarks only, at that client's newest record; each loads exactly its client's truth.
+    """Scaling out (docs/agencies.md): two Meltano jobs, shard A `customers=5001` and shard B
+    `customers=5002`, started together with their own `--state-id-suffix` against the same simulated agency
+    (one simulator in this process, reached as a real API: its URL and the agent's key). Each shard's stored
+    state holds its own client's bookmarks only, at that client's newest record; each loads exactly its client's truth.
 
     As two workers of an orchestrator would, the shards run from two installations of the project sharing
     one system database (where Meltano keeps the states): concurrent runs of one extractor in ONE project
-    directory collide on its catalog file there (meltano/meltano#8763; see README, Scaling out). Each shard
-    loads into a DuckDB file of its own (DuckDB takes one writer at a time; a warehouse takes both)."""
+    directory collide on its catalog file there (meltano/meltano#8763; see docs/agencies.md, Scaling out).
+    Each shard loads into a DuckDB file of its own (DuckDB takes one writer at a time; a warehouse takes both)."""
     sim = agency
     worker_b = make_project(tmp_path / "worker-b", "extractor", "tap-comagic")
     run_meltano(worker_b, "install", "loader", "target-duckdb")

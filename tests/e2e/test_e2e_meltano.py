@@ -375,3 +375,19 @@ def test_meltano_yml_copy_is_the_repository_project(project: Path) -> None:
     original = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     copied["plugins"]["extractors"][0]["pip_url"] = original["plugins"]["extractors"][0]["pip_url"]
     assert copied == original
+
+
+def test_the_quick_start_demo_job_loads_every_default_stream(project: Path) -> None:
+    """The README's first command after `meltano install`: `meltano run demo` in the default environment (the
+    tap starts its simulator) into output/demo.duckdb, then its row counts, which fail on an empty table."""
+    import subprocess
+
+    (project / "output").mkdir(exist_ok=True)
+    run_meltano(project, "run", "demo")
+    path = project / "output" / "demo.duckdb"
+    python = project / ".meltano" / "loaders" / "target-duckdb" / "venv" / "bin" / "python"
+    counts = subprocess.run([str(python), "-m", "tools.demo_counts", str(path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert counts.returncode == 0, counts.stdout[-2000:] + counts.stderr[-2000:]
+    loaded = {line.split()[0].split(".", 1)[1] for line in counts.stdout.splitlines() if line.strip()}
+    assert set(DEFAULT_STREAMS) <= loaded, sorted(set(DEFAULT_STREAMS) - loaded)

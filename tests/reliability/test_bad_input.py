@@ -1,7 +1,7 @@
 """Bad input: every mistake a user can make in config, state or catalog ends the run with a non-zero
 exit and one clear line naming the setting (or field) and the fix; never a traceback, never a secret.
 
-Decisions where the issue left the choice:
+Decisions where the API's documentation leaves the choice:
 - An unknown setting is an error (a typo such as ``windows_days`` must not be ignored silently).
 - A bookmark without an offset is account time (the tap's own rule for naive dates): a safe fallback.
 - A bookmark that is no date at all is an error naming the stream: starting over silently could re-read

@@ -18,12 +18,11 @@ from tests.reliability_helpers import (
     START,
     catalog,
     compare,
-    run_in_process,
     small_world,
     tap_config,
     truth,
 )
-from tests.tap_harness import MOSCOW, bookmarks_of
+from tests.tap_harness import MOSCOW, bookmarks_of, run_tap
 
 STREAMS = frozenset({"calls", "call_legs", "chats", "chat_messages"})
 PAGE, WINDOW_DAYS, LOOKBACK_DAYS = 20, 1, 1
@@ -79,8 +78,8 @@ def test_daily_runs_under_a_small_budget_deliver_everything_once(budget: int) ->
         stops = 0
         for day in range(40):
             starts = resume_points(state)
-            run = run_in_process(sim, cfg, catalog=cat, state=state)
-            assert run.exit_code == 0
+            run = run_tap(cfg, catalog=cat, state=state, clock=sim)
+            assert run.returncode == 0
             daily = [w for w in run.warnings if "daily" in w.lower()]
             assert run.warnings == daily[:1], run.warnings  # a stop says so once, and nothing else warns
             for stream in STREAMS:

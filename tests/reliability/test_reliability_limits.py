@@ -14,7 +14,6 @@ from tests.reliability_helpers import (
     compare,
     log_lines,
     retry_lines,
-    run_in_process,
     small_world,
     tap_config,
     truth,
@@ -25,11 +24,11 @@ from tests.tap_harness import Run, run_tap
 def test_minute_limit_is_throttled_ahead_and_everything_arrives() -> None:
     minute_limit = 8
     with Sandbox(small_world(minute_limit=minute_limit)) as sim:
-        run = run_in_process(sim, tap_config(sim, max_parallel_requests=4), catalog=catalog())
+        run = run_tap(tap_config(sim, max_parallel_requests=4), catalog=catalog(), clock=sim)
         report_calls = [e for e in sim.log if (e.method or "").startswith("get.")]
         exceeded = [e for e in report_calls if e.outcome == "limit_exceeded"]
         cmp = compare(run.records, truth(sim, DEFAULT_STREAMS))
-    assert run.exit_code == 0
+    assert run.returncode == 0
     assert cmp.ok, cmp.detail
     assert len(report_calls) > 3 * minute_limit  # several minutes' worth: the limit was really in play
     assert exceeded == [], f"{len(exceeded)} limit_exceeded: the throttle did not wait ahead of the limit"
@@ -54,7 +53,7 @@ def test_limit_errors_without_a_reset_time_wait_out_the_minute() -> None:
     # Bursts of refusals lasting 30 s whose errors carry no reset time; a retry at once is refused again.
     faults = Faults(seed=3, limit_burst=0.1, limit_reset_seconds=30, limit_error_resets=False)
     with Sandbox(small_world(), faults=faults) as sim:
-        run = run_in_process(sim, tap_config(sim, max_retries=2), catalog=catalog())
+        run = run_tap(tap_config(sim, max_retries=2), catalog=catalog(), clock=sim)
         refused = sorted(e.at for e in sim.log if e.outcome == "limit_exceeded")
         cmp = compare(run.records, truth(sim, DEFAULT_STREAMS))
     bursts, burst_end = 0, float("-inf")
@@ -62,7 +61,7 @@ def test_limit_errors_without_a_reset_time_wait_out_the_minute() -> None:
         if at >= burst_end:
             bursts, burst_end = bursts + 1, at + 30
     assert bursts >= 2, "the simulator started too few bursts for the test to mean anything"
-    assert run.exit_code == 0
+    assert run.returncode == 0
     assert cmp.ok, cmp.detail
     assert run.slept > 59 * bursts  # each burst was waited out on the simulator's clock ...
     assert len(refused) <= 2 * bursts  # ... not retried into (two workers may each be refused once)

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Sandbox
-from tests.tap_harness import small_config
+from tests.simulator import TEN_DAYS
+from tests.tap_harness import small_world
 from tools.specdoc import SKIP_REASON, SPEC_PATH, load, load_merged
 
 DT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -253,7 +254,7 @@ def test_chat_messages_have_ids_and_twins(sandbox, rpc):
 def test_same_seed_same_bytes(sandbox):
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "get.communications_report", "params": {
         "access_token": sandbox.api_key, **RANGE, "fields": ["id", "date_time", "tags", "visitor_id", "utm_source"]}})
-    with Sandbox(small_config()) as twin, Sandbox(small_config(seed=2)) as other:
+    with Sandbox(small_world(**TEN_DAYS)) as twin, Sandbox(small_world(**TEN_DAYS, seed=2)) as other:
         a = raw_post(sandbox, body.encode())[1]
         b = raw_post(twin, body.encode())[1]
         c = raw_post(other, body.encode())[1]
@@ -270,7 +271,7 @@ def test_date_till_inclusive_by_default(sandbox, rpc):
 
 
 def test_date_till_exclusive_when_configured(rpc):
-    with Sandbox(small_config(till_exclusive=True)) as sb:
+    with Sandbox(small_world(**TEN_DAYS, till_exclusive=True)) as sb:
         window = {"date_from": "2026-01-02 00:00:00", "date_till": "2026-01-03 00:00:00"}
         rows = data(rpc("get.calls_report", sb=sb, **window, fields=["id", "start_time"]))
         truth = sb.truth("get.calls_report", **window)
@@ -317,7 +318,7 @@ def test_pages_add_up_to_the_truth(sandbox, rpc):
 
 
 def test_default_limit_and_caps(rpc):
-    with Sandbox(small_config(calls_per_day=150)) as big:
+    with Sandbox(small_world(**{**TEN_DAYS, "calls_per_day": 150})) as big:
         doc = rpc("get.calls_report", sb=big, **RANGE, fields=["id"])
         assert len(data(doc)) == 1000
         assert doc["result"]["metadata"]["total_items"] == 1500
@@ -339,7 +340,7 @@ def test_default_fields_are_the_specs(rpc):
     for method in ("get.calls_report", "get.goals_report", "get.visitor_sessions_report"):
         rows = data(rpc(method, **RANGE, limit=3))
         assert list(rows[0]) == [f.name for f in reports[method].fields if f.default]
-    with Sandbox(small_config(spec_fields_only=True)) as old:
+    with Sandbox(small_world(**TEN_DAYS, spec_fields_only=True)) as old:
         rows = data(rpc("get.calls_report", sb=old, **RANGE, limit=3))
         assert set(rows[0]) == {f.name for f in spec["get.calls_report"].fields if f.default}
     goal = data(rpc("get.goals_report", **RANGE, limit=1))[0]
@@ -360,7 +361,8 @@ def test_an_account_that_knows_only_the_spec_fields(sandbox, rpc):
     unknown_fields refuses chosen fields too; truth() then holds the known fields only."""
     messages = {"chat_ids": [c["id"] for c in sandbox.truth("get.chats_report", **RANGE)[:5]]}
     assert data(rpc("get.chat_messages_report", **messages, fields=["id", "chat_id"]))
-    config = small_config(spec_fields_only=True, unknown_fields={"get.calls_report": frozenset({"talk_duration"})})
+    config = small_world(**TEN_DAYS, spec_fields_only=True,
+                         unknown_fields={"get.calls_report": frozenset({"talk_duration"})})
     with Sandbox(config) as old:
         for method, params, unknown in (
                 ("get.calls_report", {**RANGE, "fields": ["id", "cpn_region_id"]}, "cpn_region_id"),
@@ -455,7 +457,7 @@ def test_chat_messages_parameters(sandbox, rpc):
     assert mnemonic(rpc("get.chat_messages_report", date_from="2026-01-01 00:00:00",
                         date_till="2026-02-01 00:00:00")) == "date_interval_limit_reached"
     assert mnemonic(rpc("get.chat_messages_report")) == "required_parameter_missed"
-    with Sandbox(small_config(chat_ids_supported=False)) as old:
+    with Sandbox(small_world(**TEN_DAYS, chat_ids_supported=False)) as old:
         doc = rpc("get.chat_messages_report", sb=old, chat_ids=ids)
         assert mnemonic(doc) == "unexpected_parameters"
         assert doc["error"]["data"]["field"] == "chat_ids"
@@ -482,7 +484,7 @@ def test_v3_reports(sandbox, rpc):
     assert "meta_data" in doc["result"]
     truth = sandbox.truth("get.sales_report", "2026-01-01 00:00:00", "2026-01-10 23:59:59")
     assert [r["id"] for r in data(doc)] == [r["id"] for r in truth]
-    with Sandbox(small_config(api_requests_per_day=30)) as sb:
+    with Sandbox(small_world(**{**TEN_DAYS, "api_requests_per_day": 30})) as sb:
         doc = rpc("get.api_requests_report", sb=sb, filter=flt)
         assert len(data(doc)) == 100  # the v3 default limit
         assert doc["result"]["metadata"]["total_items"] == 300
@@ -528,21 +530,21 @@ def test_auth(sandbox, rpc):
 
 
 def test_expired_and_blocked_keys(rpc):
-    with Sandbox(small_config(api_keys=("good",), expired_api_keys=("old",), blocked_tokens=("bad",))) as sb:
+    with Sandbox(small_world(**TEN_DAYS, api_keys=("good",), expired_api_keys=("old",), blocked_tokens=("bad",))) as sb:
         assert mnemonic(rpc("get.goals_report", sb=sb, token="good", **RANGE)) is None
         assert mnemonic(rpc("get.goals_report", sb=sb, token="old", **RANGE)) == "access_token_expired"
         assert mnemonic(rpc("get.goals_report", sb=sb, token="bad", **RANGE)) == "access_token_blocked"
 
 
 def test_disabled_method(rpc):
-    with Sandbox(small_config(disabled_methods=frozenset({"get.chats_report"}))) as sb:
+    with Sandbox(small_world(**TEN_DAYS, disabled_methods=frozenset({"get.chats_report"}))) as sb:
         assert mnemonic(rpc("get.chats_report", sb=sb, **RANGE)) == "method_component_disabled"
         assert mnemonic(rpc("get.goals_report", sb=sb, **RANGE)) is None
 
 
 # ---- limits ------------------------------------------------------------------------------------------------
 def test_minute_and_day_limits(rpc):
-    with Sandbox(small_config(minute_limit=3, day_limit=5)) as sb:
+    with Sandbox(small_world(**TEN_DAYS, minute_limit=3, day_limit=5)) as sb:
         remaining = [rpc("get.goals_report", sb=sb, **RANGE)["result"]["metadata"]["limits"]["minute_remaining"]
                      for _ in range(3)]
         assert remaining == [2, 1, 0]
@@ -562,7 +564,7 @@ def test_minute_and_day_limits(rpc):
 
 
 def test_no_local_time_in_a_dst_gap():
-    cfg = small_config(timezone="Europe/Berlin", start="2026-03-28", days=3, calls_per_day=400, chats_per_day=100)
+    cfg = small_world(timezone="Europe/Berlin", start="2026-03-28", days=3, calls_per_day=400, chats_per_day=100)
     with Sandbox(cfg) as sb:
         day = "2026-03-29"
         seen = []

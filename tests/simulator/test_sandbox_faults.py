@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tap_comagic.sandbox import DEFAULT_LOGIN, DEFAULT_PASSWORD, Faults, Sandbox
-from tests.tap_harness import small_config
+from tests.simulator import TEN_DAYS
+from tests.tap_harness import small_world
 
 RANGE = {"date_from": "2026-01-01 00:00:00", "date_till": "2026-01-10 23:59:59"}
 
@@ -39,7 +40,7 @@ def mnemonic(raw: bytes) -> str | None:
 
 @pytest.fixture
 def faulty():
-    with Sandbox(small_config(), Faults()) as sb:
+    with Sandbox(small_world(**TEN_DAYS), Faults()) as sb:
         yield sb
 
 
@@ -129,7 +130,8 @@ def _outcomes(sb: Sandbox, n: int) -> list[str]:
 
 def test_faults_are_deterministic_and_shared_out():
     faults = {"seed": 5, "http_error": 0.2, "internal_error": 0.2, "truncated": 0.1, "drop": 0.1}
-    with Sandbox(small_config(), Faults(**faults)) as a, Sandbox(small_config(), Faults(**faults)) as b:
+    world = small_world(**TEN_DAYS)
+    with Sandbox(world, Faults(**faults)) as a, Sandbox(world, Faults(**faults)) as b:
         first, second = _outcomes(a, 40), _outcomes(b, 40)
         assert first == second
         assert sum(a.injected.values()) == sum(o != "ok" for o in first)

@@ -1,1 +1,1 @@
-"""The tap run as a subprocess against the simulator: data, keys, requests, incremental runs."""
+"""The tap against the simulator: data, keys, requests, incremental runs, agencies, the SDK's own tests."""

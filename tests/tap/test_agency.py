@@ -1,4 +1,4 @@
-"""Agency mode (issue 11): an agent token reads every client in one run, each row marked with its account.
+"""Agency mode: an agent token reads every client in one run, each row marked with its account.
 
 The simulator plays the agency of ``agency_demo``: clients 5001 (Moscow) and 5002 (Yekaterinburg) with
 their own data, 5003 which does not white-list the agent's IP, and 5004, archived (not listed).
@@ -377,7 +377,7 @@ def test_the_users_chosen_by_default_are_the_lowest_ids(sim: Sandbox) -> None:
 
 
 def test_every_stream_reads_each_client_as_its_own_token_does(sim: Sandbox) -> None:
-    """Issue 12's reference tables and summaries too: an agent's run holds, per client, exactly what the
+    """The reference tables and summaries too: an agent's run holds, per client, exactly what the
     client's own key reads (a short range: the summaries cost a request per day and site)."""
     short = {"end_date": "2026-01-03 23:59:59"}
     cfg = config(sim, **short)

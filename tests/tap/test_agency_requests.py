@@ -1,6 +1,5 @@
-"""Agency mode reads each client with exactly the requests a run of that client's own token makes (issue
-11: "requests per client are as for a single account"); what the agent adds is its own get.customers and
-get.customer_users pages, read once per run, and nothing else."""
+"""Agency mode reads each client with exactly the requests a run of that client's own token makes; what the
+agent adds is its own get.customers and get.customer_users pages, read once per run, and nothing else."""
 
 from __future__ import annotations
 

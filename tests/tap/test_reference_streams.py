@@ -67,7 +67,7 @@ def test_reference_table_equals_the_account_in_one_request(world, stream):
     if flag:
         truth += [as_emitted(r) for r in sim.truth(method, **{flag: True})]
     assert truth
-    assert run.keys[stream] == key  # the key it declares (after customer_id): the issue's
+    assert run.keys[stream] == key  # the key it declares (after customer_id): the documented one
     assert len(run.records[stream]) == len(truth)
     assert by_key(run.records[stream], key) == by_key(truth, key)
     asked = requests_of(sim, method)

@@ -25,8 +25,8 @@ from tap_comagic.client import CoMagicStream
 from tap_comagic.reports import ReportStream
 from tap_comagic.sandbox import Sandbox, agency_demo
 from tap_comagic.tap import TapCoMagic
-from tests.reliability_helpers import catalog, run_in_process, small_world, tap_config
-from tests.tap_harness import bookmarks_of
+from tests.reliability_helpers import catalog, tap_config
+from tests.tap_harness import bookmarks_of, run_tap, small_world
 
 
 def test_the_sdk_calls_both_overrides_once_per_record(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +44,7 @@ def test_the_sdk_calls_both_overrides_once_per_record(monkeypatch: pytest.Monkey
     monkeypatch.setattr(CoMagicStream, "_generate_record_messages", spy_generate)
     monkeypatch.setattr(ReportStream, "_increment_stream_state", spy_increment)
     with Sandbox(small_world()) as sim:
-        run = run_in_process(sim, tap_config(sim), catalog=catalog({"goals"}))
+        run = run_tap(tap_config(sim), catalog=catalog({"goals"}), clock=sim)
     records = len(run.records["goals"])
     assert records > 0
     assert calls == {"generate": records, "increment": records}
@@ -54,9 +54,9 @@ def test_a_run_stopped_by_the_daily_limit_leaves_no_sdk_progress_markers_in_its_
     """The stop ends the SDK's sync early; its state is still finalized as a finished sync's is (no
     `starting_replication_value` or progress markers for the next run to trip on)."""
     with Sandbox(small_world(day_limit=6, calls_per_day=24, chats_per_day=6)) as sim:
-        run = run_in_process(sim, tap_config(sim, page_size=10, window_days=2),
-                             catalog=catalog({"calls", "chats", "chat_messages", "goals"}))
-    assert run.exit_code == 0
+        run = run_tap(tap_config(sim, page_size=10, window_days=2),
+                      catalog=catalog({"calls", "chats", "chat_messages", "goals"}), clock=sim)
+    assert run.returncode == 0
     assert [w for w in run.warnings if "daily" in w.lower()], "the budget did not stop the run: nothing tested"
     final = bookmarks_of(run.states[-1])
     assert {key for bookmark in final.values() for key in bookmark} <= {

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig, agency_demo
-from tests.reliability_helpers import run_in_process, run_until
+from tests.reliability_helpers import run_until
 from tests.tap_harness import DATED, as_emitted, bookmarks_of, by_key, discover, method_and_key, run_tap, select
 
 START = "2026-01-01"
@@ -286,8 +286,8 @@ def test_daily_runs_under_a_small_budget_read_costs_and_stages_once_each():
         emitted: dict[str, list[dict[str, Any]]] = {COSTS: [], DEALS: []}
         stops = 0
         for _ in range(30):
-            run = run_in_process(sim, cfg, catalog=cat, state=state)
-            assert run.exit_code == 0
+            run = run_tap(cfg, catalog=cat, state=state, clock=sim)
+            assert run.returncode == 0
             for stream in emitted:
                 emitted[stream] += run.records.get(stream, [])
             if run.states:

@@ -48,6 +48,7 @@ def test_second_run_reemits_exactly_the_lookback_with_late_and_changed_records()
         assert len(second.records["calls"]) < len(first.records["calls"]) / 4
 
 
+@pytest.mark.slow  # 114 000 calls: past the offset cap of one window
 def test_a_window_past_the_offset_cap_is_split_before_it_is_read():
     with Sandbox(SandboxConfig(seed=5, start=START, days=30, calls_per_day=3_800, chats_per_day=1,
                                goals_per_day=1, offline_messages_per_day=1, visitor_sessions_per_day=1)) as sim:

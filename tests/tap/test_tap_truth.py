@@ -13,6 +13,8 @@ from tap_comagic.sandbox import Sandbox, SandboxConfig
 from tests.tap_harness import REPORTS, as_emitted, bookmarks_of, by_key, discover, keys_of, multiset, run_tap, select
 from tools.specdoc import ROOT
 
+pytestmark = pytest.mark.slow  # 200 days of a full-size account, read twice (inclusive and exclusive till)
+
 START, DAYS, WINDOW, PAGE = "2026-01-01", 200, 30, 500
 END = "2026-07-19 23:59:59"  # the last day of data
 

@@ -1,1 +1,1 @@
-"""Fast checks without a server: pagination, time zones, schemas, the README and lint."""
+"""Fast checks without a server: pagination, time zones, schemas, the README and the docs."""

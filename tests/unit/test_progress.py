@@ -1,4 +1,4 @@
-"""Progress lines and the end-of-run summary (issue 11): what they say, and that the watcher speaks on its own."""
+"""Progress lines and the end-of-run summary: what they say, and that the watcher speaks on its own."""
 
 from __future__ import annotations
 

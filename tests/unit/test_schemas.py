@@ -55,7 +55,7 @@ def test_derived_files_are_current():
             assert on_disk == schema_for(report), f"regenerate with python -m tools.specdoc ({method})"
 
 
-# Public-docs fields the spec's tables lack, per report: the counts of issue 9.
+# Public-docs fields the spec's tables lack, per report (counted in shared/spec/public-docs-fields.md).
 PUBLIC_ONLY = {"communications": 14, "calls": 25, "call_legs": 6, "goals": 12, "chats": 25, "chat_messages": 4,
                "offline_messages": 19, "visitor_sessions": 8}
 
