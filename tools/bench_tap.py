@@ -243,6 +243,56 @@ def throughput(tap: Tap, table: Table, days: int, repeat: int) -> None:
               ref / tapd >= 1.0)
 
 
+# ---- 1b. from memory: the client's own CPU ----------------------------------------------------------
+
+def from_memory(tap: Tap, table: Table, days: int, repeat: int) -> None:
+    """The tap at its defaults against the plain loops over pages served from memory (tools/bench_memory)."""
+    from tools.bench_memory import MemoryServer, Runs, ratios, reference_command, summary
+
+    sim = tap.sim
+    n_expected = days * PER_DAY
+    with MemoryServer(sim.url) as mem:
+        # the tap's defaults but the page size (as the issue measures): windows, parallel requests, ...
+        cfg = {"api_url": mem.url, "access_token": sim.api_key, "start_date": START, "end_date": day_end(days),
+               "page_size": PAGE}
+        say(f"from memory: warm pass ({n_expected:,} calls through the server to the simulator)")
+        warm = tap.sync(cfg, {"calls"}, capture=True)
+        n = len(warm.records("calls"))
+        if n != n_expected:
+            raise RuntimeError(f"the tap emitted {n} calls, expected {n_expected}")
+        sent = [c for c in mem.calls if c["method"] == "get.calls_report"]
+        requests_file = tap.tmp / "memory-requests.json"
+        requests_file.write_text(json.dumps(sent))
+        commands = {"tap": tap.command(cfg, {"calls"}),
+                    "json": reference_command(mem.url, sim.api_key, requests_file, msgspec=False),
+                    "msgspec": reference_command(mem.url, sim.api_key, requests_file, msgspec=True)}
+        mem.frozen = True
+        runs = {name: Runs() for name in commands}
+        for i in range(repeat):  # interleaved, so that a busy moment of the machine hits all three alike
+            say(f"from memory: timed round {i + 1}/{repeat} (load {load_now()})")
+            for name, cmd in commands.items():
+                proc = run(cmd)
+                runs[name].walls.append(proc.wall)
+                runs[name].cpus.append(proc.cpu)
+        if mem.missed:
+            raise RuntimeError(f"from memory: {len(mem.missed)} requests were not in memory, e.g. "
+                               f"{mem.missed[0][:300]}; in memory e.g. {next(iter(mem.cache))[:300]}")
+    how = (f"{n:,} calls, all fields, page {PAGE:,}, {len(sent)} pages ({mem.counts.cached_bytes / 1e6:.0f} MB) "
+           f"served from memory, best of {repeat}")
+    table.add(f"1b. From memory ({how}): plain loop, requests + json", runs["json"].describe(n))
+    table.add("1b. From memory: plain loop, msgspec decode + encode (the ceiling)", runs["msgspec"].describe(n))
+    table.add("1b. From memory: tap, defaults", runs["tap"].describe(n))
+    plain = ratios(runs["tap"], runs["json"])
+    ceiling = ratios(runs["tap"], runs["msgspec"])
+    best = runs["json"].best / runs["tap"].best
+    table.add("1b. From memory: ratio tap / plain json loop, each round (wall)", summary(plain) +
+              f"; of the bests {best:.2f}", ">= 1.5 every round", min(plain) >= 1.5)
+    table.add("1b. From memory: share of the msgspec loop, each round (wall)", summary(ceiling) +
+              f"; of the bests {runs['msgspec'].best / runs['tap'].best:.2f}", "goal 0.8")
+    table.add("1b. From memory: msgspec loop / plain json loop, each round (wall)",
+              summary(ratios(runs["msgspec"], runs["json"])))
+
+
 # ---- 2. API economy -----------------------------------------------------------------------------------
 
 ECON_DAYS, ECON_WINDOW, ECON_PAGE, LOOKBACK = 200, 30, 500, 3
@@ -679,13 +729,14 @@ def per_record(table: Table, n: int = 12_000, rounds: int = 9) -> None:
 
 # ---- main ------------------------------------------------------------------------------------------------
 
-SECTIONS = ("throughput", "latency", "economy", "agency", "per_record", "scale")
+SECTIONS = ("from_memory", "throughput", "latency", "economy", "agency", "per_record", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator (issue 6).")
     ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~5 min)")
     ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
+    ap.add_argument("--repeat", type=int, default=0, help="timed rounds of the from-memory view")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections to run (default all): {', '.join(SECTIONS)}")
     a = ap.parse_args(argv)
@@ -703,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
         # every timed pass reads warmed pages; the simulator's default keeps about 7 such days.
         sim.world._bundle_budget = 1_500_000
         tap = Tap(sim, tmp)
+        if "from_memory" in only:
+            from_memory(tap, table, days=10, repeat=a.repeat or (3 if a.quick else 5))
         if "throughput" in only:
             throughput(tap, table, days, repeat=1 if a.quick else 3)
         if "latency" in only:
