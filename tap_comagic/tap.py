@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from typing_extensions import override
 
@@ -27,6 +26,7 @@ from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext,
 from tap_comagic.customers import AgentCustomers, AgentCustomerUsers, Customer, choose
 from tap_comagic.errors import ACTIONS, Action, CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
 from tap_comagic.limits import Throttle, optional_int
+from tap_comagic.output import BufferedWriter, flushing
 from tap_comagic.progress import Progress
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
 from tap_comagic.reports import ReportStream
@@ -46,7 +46,7 @@ class TapCoMagic(Tap):
     """Singer tap for the reports of the CoMagic (UIS, CallGear) Data API."""
 
     name = "tap-comagic"
-    message_writer_class = MsgSpecWriter  # msgspec encodes RECORD lines several times faster
+    message_writer_class = BufferedWriter  # msgspec lines, written in chunks (see output.py)
 
     config_jsonschema = CONFIG_SCHEMA
 
@@ -209,6 +209,7 @@ class TapCoMagic(Tap):
 
     # final in the SDK, but the one entry every run takes (the CLI's and an embedder's)
     @override  # type: ignore[misc]
+    @flushing
     def sync_all(self) -> None:
         """The SDK's sync, once per account read; the one place a run ends (see :meth:`end_account`).
 
@@ -305,6 +306,7 @@ class TapCoMagic(Tap):
 
     # final in the SDK, like sync_all: the other entry of a run (`--test`, the SDK's standard tests)
     @override  # type: ignore[misc]
+    @flushing
     def run_sync_dry_run(self, dry_run_record_limit: int | None = 1, streams: Iterable[Stream] | None = None) -> bool:
         """The SDK's dry run, of the first account a run reads (looked up as sync_all does)."""
         if streams is None:
