@@ -73,6 +73,7 @@ class ReportStream(CoMagicStream):
         self._known: frozenset[str] | None = None  # the selected fields, once the catalog is applied
         self._customer_id = run.account.customer_id  # one account per stream instance (see TapCoMagic.streams)
         self._folds: AscendingFolds | None = None
+        self._convert_datetimes: Callable[[dict[str, Any]], None] | None = None  # made at the first record
         self._batch: list[Any] = []
         self._batched: set[Any] = set()
         self._start: dt.datetime | None = None
@@ -522,24 +523,11 @@ class ReportStream(CoMagicStream):
     @override
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any] | None:
         """Date-times to RFC 3339 with the account's offset, and only the selected fields, per record."""
-        convert = self.account.from_api
-        folds = self._folds
-        if folds is None:
-            folds = self._folds = self._ascending_folds()
-        for path in self._datetime_paths:
-            if len(path) == 1:
-                key = path[0]
-                if key in row:
-                    row[key] = folds(row[key]) if key == folds.field else convert(row[key])
-            else:
-                parent, key = path
-                items = row.get(parent)
-                if isinstance(items, list):
-                    for item in items:
-                        if isinstance(item, dict) and key in item:
-                            item[key] = convert(item[key])
-                elif isinstance(items, dict) and key in items:
-                    items[key] = convert(items[key])
+        convert = self._convert_datetimes
+        if convert is None:
+            self._folds = self._ascending_folds()
+            convert = self._convert_datetimes = self.account.from_api.row_converter(self._datetime_paths, self._folds)
+        convert(row)
         known = self._known
         if known is None:
             known = self._known = frozenset(super().requested_fields)  # the selected ones
