@@ -26,7 +26,7 @@ from tap_comagic.context import ACCOUNT_COLUMN, Account, Connection, RunContext,
 from tap_comagic.customers import AgentCustomers, AgentCustomerUsers, Customer, choose
 from tap_comagic.errors import ACTIONS, Action, CoMagicError, DailyLimitSpent, SkipStream, StopRun, TapError
 from tap_comagic.limits import Throttle, optional_int
-from tap_comagic.output import BufferedWriter, flushing
+from tap_comagic.output import BufferedWriter, flush_output, flushing
 from tap_comagic.progress import Progress
 from tap_comagic.registry import STREAMS, STREAMS_BY_NAME
 from tap_comagic.reports import ReportStream
@@ -88,7 +88,8 @@ class TapCoMagic(Tap):
         progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
         return RunContext(self.settings, Account.of(self.settings, self._throttle), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
-                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state)),
+                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state),
+                                                   flush=lambda: flush_output(self)),
                           progress=progress)
 
     @cached_property
