@@ -14,9 +14,10 @@ A kill that leaves no handler (SIGKILL, the machine going down) loses at most th
 the last write: RECORDs that no STATE written yet covers (a STATE empties the buffer), whose window the
 next run reads again from the last STATE. Nothing a written STATE says is done is lost.
 
-Lines are whole: each message is appended as one complete line in one step, and the buffer is written
-with SIGINT and SIGTERM held, so that the SDK's handler (which writes a STATE) never runs in the middle
-of a write and never interleaves its line with a half-written one.
+Lines are whole: a message is encoded into the buffer in one step (msgspec, in C: no Python code, so no
+signal handler, runs inside it) and its newline follows; a message written by a handler that ran between
+the two (the SDK's, which writes a STATE and exits) first ends the line before it. The buffer is written
+with SIGINT and SIGTERM held, so that the handler never runs in the middle of a write.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from singer_sdk.singerlib import Message, RecordMessage
 
 CHUNK = 1 << 18  # bytes buffered before a write: a few hundred writes for 100,000 records of 80 fields
 _HELD = {signal.SIGINT, signal.SIGTERM}
+NEWLINE = ord("\n")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +62,7 @@ class BufferedWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._buffer = bytearray()
-        self._lines = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number").encode_lines
+        self._encode_into = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number").encode_into
         self.writes = 0  # chunks written so far
         _WRITERS.add(self)
 
@@ -73,18 +75,29 @@ class BufferedWriter(MsgSpecWriter):
                 line["version"] = message.version
             if message.time_extracted is not None:
                 line["time_extracted"] = message.time_extracted
-            self._buffer += self._lines((line,))  # one step: a handler running between lines sees whole ones
-            if len(self._buffer) >= CHUNK:
+            buffer = self._buffer
+            self._encode_into(line, buffer, -1)
+            if buffer and buffer[-1] != NEWLINE:  # else a handler's message ended the line (module docstring)
+                buffer.append(NEWLINE)
+            if len(buffer) >= CHUNK:
                 self.flush()
             return
-        self._buffer += self._lines((message.to_dict(),))
+        self._end_line()
+        self._encode_into(message.to_dict(), self._buffer, -1)
+        self._buffer.append(NEWLINE)
         self.flush()
+
+    def _end_line(self) -> None:
+        """End a line that a signal handler's message interrupted between its JSON and its newline."""
+        if self._buffer and self._buffer[-1] != NEWLINE:
+            self._buffer.append(NEWLINE)
 
     def flush(self) -> None:
         """Write every buffered line to stdout, in order."""
         with _signals_held():
             if not self._buffer:
                 return
+            self._end_line()
             out = sys.stdout  # looked up at each write: a caller may have redirected it
             out.flush()  # anything written to the text layer goes first
             out.buffer.write(self._buffer)

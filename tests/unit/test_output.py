@@ -115,6 +115,28 @@ def test_a_state_never_precedes_a_record_written_before_it_over_many_chunks() ->
     assert seen == n - 1
 
 
+def test_a_state_written_by_a_signal_handler_between_a_record_and_its_newline_leaves_whole_lines() -> None:
+    """The SDK's SIGTERM handler writes a STATE wherever the main thread is; here it runs right after a record's
+    JSON is in the buffer, before its newline."""
+    writer = BufferedWriter()
+    encode_into = writer._encode_into
+    fired: list[bool] = []
+
+    def encode_then_signal(obj: Any, buffer: bytearray, offset: int) -> None:
+        encode_into(obj, buffer, offset)
+        if obj.get("type") == "RECORD" and obj["record"]["id"] == 2 and not fired:
+            fired.append(True)
+            writer.write_message(state(2))  # the handler
+
+    writer._encode_into = encode_then_signal  # type: ignore[assignment]
+    with stdout_chunks() as raw:
+        for i in range(4):
+            writer.write_message(record(i))
+        writer.flush()
+    written = lines(raw.getvalue())  # every line parses: none is two messages run together, none is blank
+    assert [m.get("record", {}).get("id", "state") for m in written] == [0, 1, 2, "state", 3]
+
+
 class Run:
     """A tap's run entry: writes records (no STATE), then returns or exits."""
 
