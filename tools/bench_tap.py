@@ -9,6 +9,9 @@ PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``to
    page_size 10000) against ``tools/bench_reference.py`` (plain ``requests`` + ``json``) replaying the very
    requests the tap sent and writing the same RECORD lines with the same date-time conversion. Both are
    timed from process start to exit over the same warmed simulator pages.
+1b. From memory (``tools/bench_memory.py``): the same pages answered from memory by a loopback server, so
+   that only the clients' CPU is timed: the tap at its defaults (page 10,000) against the plain loop and a
+   msgspec loop, interleaved rounds (``--repeat``), each client's best and spread and the ratios per round.
 2. API economy: requests per stream for a 200-day range against the minimum computed from the
    simulator's truth; call_legs / chat_messages requests against their parents; an incremental run
    with nothing new (the first run's final state) against the windows inside the look-back.
