@@ -146,8 +146,11 @@ def reference_command(url: str, key: str, requests_file: Path, msgspec: bool) ->
             str(requests_file), "--stream", "calls", *(["--msgspec"] if msgspec else [])]
 
 
-def ratios(numerator: Runs, denominator: Runs) -> list[float]:
-    """Round by round: the denominator client's wall over the numerator's (>1: the numerator is faster)."""
+def ratios(numerator: Runs, denominator: Runs, cpu: bool = False) -> list[float]:
+    """Round by round: the denominator client's wall (or CPU seconds) over the numerator's (>1: the numerator
+    is faster). CPU seconds move less with a busy neighbour on a shared machine; wall is what a user waits."""
+    if cpu:
+        return [d / n for n, d in zip(numerator.cpus, denominator.cpus, strict=True)]
     return [d / n for n, d in zip(numerator.walls, denominator.walls, strict=True)]
 
 
