@@ -248,7 +248,7 @@ def throughput(tap: Tap, table: Table, days: int, repeat: int) -> None:
 
 # ---- 1b. from memory: the client's own CPU ----------------------------------------------------------
 
-def from_memory(tap: Tap, table: Table, days: int, repeat: int) -> None:
+def from_memory(tap: Tap, table: Table, days: int, repeat: int, baseline: str = "") -> None:
     """The tap at its defaults against the plain loops over pages served from memory (tools/bench_memory)."""
     from tools.bench_memory import MemoryServer, Runs, ratios, reference_command, summary
 
@@ -269,6 +269,9 @@ def from_memory(tap: Tap, table: Table, days: int, repeat: int) -> None:
         commands = {"tap": tap.command(cfg, {"calls"}),
                     "json": reference_command(mem.url, sim.api_key, requests_file, msgspec=False),
                     "msgspec": reference_command(mem.url, sim.api_key, requests_file, msgspec=True)}
+        if baseline:  # another checkout of the tap (its package folder's parent), for a before/after
+            commands["baseline"] = ["env", f"PYTHONPATH={baseline}", sys.executable, "-m", "tap_comagic",
+                                    *commands["tap"][1:]]
         mem.frozen = True
         runs = {name: Runs() for name in commands}
         for i in range(repeat):  # interleaved, so that a busy moment of the machine hits all three alike
@@ -285,6 +288,11 @@ def from_memory(tap: Tap, table: Table, days: int, repeat: int) -> None:
     table.add(f"1b. From memory ({how}): plain loop, requests + json", runs["json"].describe(n))
     table.add("1b. From memory: plain loop, msgspec decode + encode (the ceiling)", runs["msgspec"].describe(n))
     table.add("1b. From memory: tap, defaults", runs["tap"].describe(n))
+    if baseline:
+        before = runs["baseline"]
+        table.add(f"1b. From memory: the tap of {baseline}, defaults", before.describe(n))
+        table.add("1b. From memory: this tap / that one, each round (wall; CPU seconds)",
+                  f"{summary(ratios(runs['tap'], before))}; {summary(ratios(runs['tap'], before, cpu=True))}")
     plain = ratios(runs["tap"], runs["json"])
     ceiling = ratios(runs["tap"], runs["msgspec"])
     best = runs["json"].best / runs["tap"].best
@@ -744,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator (issue 6).")
     ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~5 min)")
     ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
+    ap.add_argument("--baseline", default="", help="from memory: also time the tap found in this folder")
     ap.add_argument("--repeat", type=int, default=0, help="timed rounds of the from-memory view")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections to run (default all): {', '.join(SECTIONS)}")
@@ -763,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
         sim.world._bundle_budget = 1_500_000
         tap = Tap(sim, tmp)
         if "from_memory" in only:
-            from_memory(tap, table, days=10, repeat=a.repeat or (3 if a.quick else 5))
+            from_memory(tap, table, days=10, repeat=a.repeat or (3 if a.quick else 5), baseline=a.baseline)
         if "throughput" in only:
             throughput(tap, table, days, repeat=1 if a.quick else 3)
         if "latency" in only:
