@@ -80,14 +80,16 @@ class WindowStates:
     """
 
     def __init__(self, write: Callable[[], None], clock: Callable[[], float] = time.monotonic,
-                 share: float = 0.02, small: float = 0.002) -> None:
+                 share: float = 0.02, small: float = 0.002, flush: Callable[[], None] = lambda: None) -> None:
         self._write = write
+        self._flush = flush  # writes the RECORDs buffered so far: their time is theirs, not the STATE's
         self._clock = clock
         self._share = share
         self._small = small
         self._quiet_until = 0.0
 
     def __call__(self) -> None:
+        self._flush()
         began = self._clock()
         if began < self._quiet_until:
             return

@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import Any
 
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
@@ -37,6 +36,7 @@ from tap_comagic.customers import Customer
 from tap_comagic.errors import StopRun, TapError
 from tap_comagic.limits import Throttle
 from tap_comagic.outcomes import Outcomes
+from tap_comagic.output import BufferedWriter, flush_output, flushing
 from tap_comagic.progress import Progress
 from tap_comagic.registry import STREAMS
 from tap_comagic.settings import CONFIG_SCHEMA, Settings
@@ -46,7 +46,7 @@ class TapCoMagic(Tap):
     """Singer tap for the reports of the CoMagic (UIS, CallGear) Data API."""
 
     name = "tap-comagic"
-    message_writer_class = MsgSpecWriter  # msgspec encodes RECORD lines several times faster
+    message_writer_class = BufferedWriter  # msgspec lines, written in chunks (see output.py)
 
     config_jsonschema = CONFIG_SCHEMA
 
@@ -76,7 +76,8 @@ class TapCoMagic(Tap):
         progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
         return RunContext(self.settings, Account.of(self.settings, Throttle()), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
-                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state)),
+                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state),
+                                                   flush=lambda: flush_output(self)),
                           progress=progress)
 
     @cached_property
@@ -156,6 +157,7 @@ class TapCoMagic(Tap):
     # set per account, one account after another (its state partition, time zone and throttle), and the SDK
     # has no hook for that (its partitions would read every account per stream, in one time zone).
     @override  # type: ignore[misc]
+    @flushing
     def sync_all(self) -> None:
         """The SDK's sync, once per account read; the one place a run ends. One account's failure is that
         account's alone: the others complete, and the run exits 1 at its end (also after a skip, with
@@ -172,6 +174,7 @@ class TapCoMagic(Tap):
             sys.exit(code)
 
     @override  # type: ignore[misc]
+    @flushing
     def run_sync_dry_run(self, dry_run_record_limit: int | None = 1, streams: Iterable[Stream] | None = None) -> bool:
         """The SDK's dry run (`--test`, the SDK's standard tests), of the first account a run reads: of its
         streams of the names given (default: all)."""

@@ -9,6 +9,9 @@ PASS/FAIL) with the machine it ran on; ``--write`` also writes the table to ``to
    page_size 10000) against ``tools/bench_reference.py`` (plain ``requests`` + ``json``) replaying the very
    requests the tap sent and writing the same RECORD lines with the same date-time conversion. Both are
    timed from process start to exit over the same warmed simulator pages.
+1b. From memory (``tools/bench_memory.py``): the same pages answered from memory by a loopback server, so
+   that only the clients' CPU is timed: the tap at its defaults (page 10,000) against the plain loop and a
+   msgspec loop, interleaved rounds (``--repeat``), each client's best and spread and the ratios per round.
 2. API economy: requests per stream for a 200-day range against the minimum computed from the
    simulator's truth; call_legs / chat_messages requests against their parents; an incremental run
    with nothing new (the first run's final state) against the windows inside the look-back.
@@ -241,6 +244,69 @@ def throughput(tap: Tap, table: Table, days: int, repeat: int) -> None:
     table.add("1. Throughput, tap, default max_parallel_requests (4)",
               f"{rate(n, tapd)} ({tapd:.2f} s wall, {cpud:.2f} s CPU), ratio {ref / tapd:.2f}", ">= 1.0",
               ref / tapd >= 1.0)
+
+
+# ---- 1b. from memory: the client's own CPU ----------------------------------------------------------
+
+def from_memory(tap: Tap, table: Table, days: int, repeat: int, baseline: str = "") -> None:
+    """The tap at its defaults against the plain loops over pages served from memory (tools/bench_memory)."""
+    from tools.bench_memory import MemoryServer, Runs, ratios, reference_command, summary
+
+    sim = tap.sim
+    n_expected = days * PER_DAY
+    with MemoryServer(sim.url) as mem:
+        # the tap's defaults but the page size (as the issue measures): windows, parallel requests, ...
+        cfg = {"api_url": mem.url, "access_token": sim.api_key, "start_date": START, "end_date": day_end(days),
+               "page_size": PAGE}
+        say(f"from memory: warm pass ({n_expected:,} calls through the server to the simulator)")
+        warm = tap.sync(cfg, {"calls"}, capture=True)
+        n = len(warm.records("calls"))
+        if n != n_expected:
+            raise RuntimeError(f"the tap emitted {n} calls, expected {n_expected}")
+        sent = [c for c in mem.calls if c["method"] == "get.calls_report"]
+        requests_file = tap.tmp / "memory-requests.json"
+        requests_file.write_text(json.dumps(sent))
+        commands = {"tap": tap.command(cfg, {"calls"}),
+                    "json": reference_command(mem.url, sim.api_key, requests_file, msgspec=False),
+                    "msgspec": reference_command(mem.url, sim.api_key, requests_file, msgspec=True)}
+        if baseline:  # another checkout of the tap (its package folder's parent), for a before/after
+            commands["baseline"] = ["env", f"PYTHONPATH={baseline}", sys.executable, "-m", "tap_comagic",
+                                    *commands["tap"][1:]]
+        mem.frozen = True
+        runs = {name: Runs() for name in commands}
+        for i in range(repeat):  # interleaved, so that a busy moment of the machine hits all three alike
+            say(f"from memory: timed round {i + 1}/{repeat} (load {load_now()})")
+            for name, cmd in commands.items():
+                proc = run(cmd)
+                runs[name].walls.append(proc.wall)
+                runs[name].cpus.append(proc.cpu)
+        if mem.missed:
+            raise RuntimeError(f"from memory: {len(mem.missed)} requests were not in memory, e.g. "
+                               f"{mem.missed[0][:300]}; in memory e.g. {next(iter(mem.cache))[:300]}")
+    how = (f"{n:,} calls, all fields, page {PAGE:,}, {len(sent)} pages ({mem.counts.cached_bytes / 1e6:.0f} MB) "
+           f"served from memory, best of {repeat}")
+    table.add(f"1b. From memory ({how}): plain loop, requests + json", runs["json"].describe(n))
+    table.add("1b. From memory: plain loop, msgspec decode + encode (the ceiling)", runs["msgspec"].describe(n))
+    table.add("1b. From memory: tap, defaults", runs["tap"].describe(n))
+    if baseline:
+        before = runs["baseline"]
+        table.add(f"1b. From memory: the tap of {baseline}, defaults", before.describe(n))
+        table.add("1b. From memory: this tap / that one, each round (wall; CPU seconds)",
+                  f"{summary(ratios(runs['tap'], before))}; {summary(ratios(runs['tap'], before, cpu=True))}")
+    plain = ratios(runs["tap"], runs["json"])
+    ceiling = ratios(runs["tap"], runs["msgspec"])
+    best = runs["json"].best / runs["tap"].best
+    table.add("1b. From memory: ratio tap / plain json loop, each round (wall)", summary(plain) +
+              f"; of the bests {best:.2f}", ">= 1.5 every round", min(plain) >= 1.5)
+    table.add("1b. From memory: share of the msgspec loop, each round (wall)", summary(ceiling) +
+              f"; of the bests {runs['msgspec'].best / runs['tap'].best:.2f}", "goal 0.8")
+    table.add("1b. From memory: msgspec loop / plain json loop, each round (wall)",
+              summary(ratios(runs["msgspec"], runs["json"])))
+    plain_cpu = ratios(runs["tap"], runs["json"], cpu=True)
+    table.add("1b. From memory: ratio tap / plain json loop, each round (CPU seconds)", summary(plain_cpu),
+              ">= 1.5 every round", min(plain_cpu) >= 1.5)
+    table.add("1b. From memory: share of the msgspec loop, each round (CPU seconds)",
+              summary(ratios(runs["tap"], runs["msgspec"], cpu=True)), "goal 0.8")
 
 
 # ---- 2. API economy -----------------------------------------------------------------------------------
@@ -679,13 +745,15 @@ def per_record(table: Table, n: int = 12_000, rounds: int = 9) -> None:
 
 # ---- main ------------------------------------------------------------------------------------------------
 
-SECTIONS = ("throughput", "latency", "economy", "agency", "per_record", "scale")
+SECTIONS = ("from_memory", "throughput", "latency", "economy", "agency", "per_record", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark tap-comagic against the simulator.")
     ap.add_argument("--quick", action="store_true", help="skip the 1M-call run, fewer repeats (~5 min)")
     ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
+    ap.add_argument("--baseline", default="", help="from memory: also time the tap found in this folder")
+    ap.add_argument("--repeat", type=int, default=0, help="timed rounds of the from-memory view")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections to run (default all): {', '.join(SECTIONS)}")
     a = ap.parse_args(argv)
@@ -703,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
         # every timed pass reads warmed pages; the simulator's default keeps about 7 such days.
         sim.world._bundle_budget = 1_500_000
         tap = Tap(sim, tmp)
+        if "from_memory" in only:
+            from_memory(tap, table, days=10, repeat=a.repeat or (3 if a.quick else 5), baseline=a.baseline)
         if "throughput" in only:
             throughput(tap, table, days, repeat=1 if a.quick else 3)
         if "latency" in only:

@@ -44,3 +44,25 @@ def test_a_dear_state_takes_about_two_percent_of_the_run() -> None:
     assert 0.01 < share <= 0.021, share
     gaps = [b - a for a, b in itertools.pairwise(writer.writes)]
     assert max(gaps) <= 0.5 + 0.05 + 0.01  # never longer than the quiet time and one window
+
+
+def test_the_records_buffered_before_a_state_are_written_first_and_their_time_is_not_the_states() -> None:
+    """A blocked stdout (a slow target) makes writing the buffered records slow: that is not the STATE's cost,
+    and must not space the STATE messages out (a kill would then repeat many windows)."""
+    writer = Writer(cost=0.001)
+    order: list[str] = []
+
+    def flush() -> None:
+        order.append("flush")
+        writer.now += 0.5  # the pipe was full
+
+    def write() -> None:
+        order.append("state")
+        writer.write()
+
+    gate = WindowStates(write, clock=writer.clock, flush=flush)
+    for _ in range(20):
+        writer.now += 0.01
+        gate()
+    assert len(writer.writes) == 20
+    assert order == ["flush", "state"] * 20
