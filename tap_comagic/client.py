@@ -29,6 +29,7 @@ from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_comagic.auth import used_token
+from tap_comagic.batches import BatchFiles
 from tap_comagic.context import ACCOUNT_COLUMN
 from tap_comagic.errors import (
     CoMagicError,
@@ -118,7 +119,7 @@ def total_items(response: requests.Response) -> int:
     return int(response.__dict__[_TOTAL])
 
 
-class CoMagicStream(RESTStream[int]):
+class CoMagicStream(RESTStream[int], BatchFiles):
     """Shared by every report: envelope, errors, retries, limits, one JSON parse per page."""
 
     api_method: ClassVar[str]
@@ -455,6 +456,10 @@ class CoMagicStream(RESTStream[int]):
             if mapped is not None:
                 yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
                                            time_extracted=dt.datetime.now(dt.timezone.utc))
+
+    @override
+    def counted(self, record: dict[str, Any]) -> None:
+        self.tally.records += 1
 
     # The SDK's own request loop (request_records) is not used: windows, pages and batches go through
     # pages()/read_pages(). These two abstract methods still answer correctly for anyone who calls them.

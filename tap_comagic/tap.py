@@ -9,7 +9,7 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, NoReturn
@@ -88,8 +88,13 @@ class TapCoMagic(Tap):
         progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
         return RunContext(self.settings, Account.of(self.settings, self._throttle), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
-                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state)),
-                          progress=progress)
+                          write_state=self._window_states(), progress=progress)
+
+    def _window_states(self) -> Callable[[], None]:
+        # BATCH files: the state follows each file instead (a window's records may still wait in one)
+        if self.config.get("batch_config"):
+            return lambda: None
+        return WindowStates(lambda: self.state_writer.write_state(self.state))
 
     @cached_property
     def reading(self) -> RunContext:
@@ -322,7 +327,8 @@ class TapCoMagic(Tap):
         knows, or the `app_id` of the token's own account) and its time zone (unless `timezone` is set)."""
         settings = self.settings
         throttle = self._throttle if customer.id is None else self._throttle.fresh()
-        account = Account(settings.zone, customer.user_id, customer.id, settings.customer_id, throttle)
+        account = Account(settings.zone, customer.user_id, customer.id, settings.customer_id, throttle,
+                          datetime_output=settings.datetime_output)
         info: dict[str, Any] | None = None
         try:
             lookup = AccountStream(self, self.run.reading(account))
@@ -362,7 +368,8 @@ class TapCoMagic(Tap):
                                     "`timezone`", info["timezone"], zone)
         v3_id = settings.customer_id if settings.customer_id is not None else (
             customer_id if customer.user_id is not None else None)
-        return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None)
+        return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None,
+                       datetime_output=settings.datetime_output)
 
     def end_account(self, stop: StopRun, customer_id: int | None = None, streams: Iterable[Stream] | None = None
                     ) -> bool:

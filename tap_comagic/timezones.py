@@ -126,3 +126,52 @@ def api_second(value: Any) -> Any:
     if isinstance(value, str) and len(value) == 19 and value[10] == "T":
         return f"{value[:10]} {value[11:]}"
     return value
+
+
+# ---- how date-times leave the tap (`datetime_output`) ----------------------------------------------------
+
+UTC_OUTPUT, OFFSET_OUTPUT = "utc", "account_offset"
+DATETIME_OUTPUTS = (UTC_OUTPUT, OFFSET_OUTPUT)
+
+
+class ToUtc(FromApi):
+    """Turn API date-times into RFC 3339 in UTC ("YYYY-MM-DDThh:mm:ss+00:00"): the instants
+    :class:`FromApi` gives, written so that a target that drops the offset (a ``timestamp without time
+    zone`` column loaded by COPY, say) still stores the right one.
+
+    An hour with one whole-hour offset is cached as its UTC hour ("YYYY-MM-DDThh"), so a value costs a
+    dictionary hit and a concatenation. Any other value (the repeated and the skipped hour, an offset
+    with minutes, a value that already carries an offset) is converted by itself, with ``fold`` as
+    :class:`FromApi` takes it.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__(zone)
+        self._utc_hours: dict[str, str] = {}
+
+    def __call__(self, value: str | None, fold: int = 0) -> str | None:
+        if value is None or len(value) < 19 or value[10] not in " T":
+            return value
+        if len(value) > 19 and (value[-1] in "Zz" or "+" in value[19:] or "-" in value[19:]):
+            return instant(value, self.zone).isoformat()  # its own offset says which instant
+        hour = self._utc_hours.get(value[:13])
+        if hour is not None:
+            return f"{hour}{value[13:]}+00:00"
+        suffix = self.offset(value, fold)  # also notes a repeated hour, for AscendingFolds
+        local = dt.datetime.fromisoformat(f"{value[:10]}T{value[11:19]}{suffix}")
+        utc = f"{local.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%S}"
+        if suffix.endswith(":00") and self._steady(value[:13]):
+            self._utc_hours[value[:13]] = utc[:13]
+        return f"{utc}{value[19:]}+00:00"
+
+    def _steady(self, hour_key: str) -> bool:
+        """Whether every second of the local hour has the same offset (and so one UTC hour)."""
+        start = dt.datetime.fromisoformat(hour_key + ":00:00").replace(tzinfo=self.zone)
+        ends = (start, start.replace(minute=59, second=59))
+        return len({m.replace(fold=f).utcoffset() for m in ends for f in (0, 1)}) == 1
+
+
+def date_time_output(zone: ZoneInfo, output: str = UTC_OUTPUT) -> FromApi:
+    """The conversion of the API's date-times a run uses, chosen once by `datetime_output`: UTC, which every
+    target stores as the right instant, or the account's offset (what the tap wrote before)."""
+    return FromApi(zone) if output == OFFSET_OUTPUT else ToUtc(zone)
