@@ -71,8 +71,10 @@ def timed(project: Path, args: list[str], env: dict[str, str], log: Path) -> tup
     """Seconds from start to exit of ``meltano ARGS`` and the peak RSS (MB) of its largest process."""
     with log.open("w") as out:
         began = time.perf_counter()
-        process = subprocess.Popen([MELTANO, *args], cwd=project, env={**base_env(), **env}, stdout=out,
-                                   stderr=out if "invoke" not in args else subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        # `meltano invoke` writes the tap's messages to stdout: to /dev/null, its log to the file
+        stdout = subprocess.DEVNULL if "invoke" in args else out
+        process = subprocess.Popen([MELTANO, *args], cwd=project, env={**base_env(), **env}, stdout=stdout,
+                                   stderr=out, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - began
     if os.waitstatus_to_exitcode(status) != 0:
