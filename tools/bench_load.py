@@ -105,9 +105,9 @@ def duckdb_pairs(path: Path, schema: str) -> tuple[int, str, str]:
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as con:
-        kind = con.execute(f"SELECT data_type FROM information_schema.columns WHERE table_schema = '{schema}' "
-                           "AND table_name = 'calls' AND column_name = 'start_time'").fetchone()
-        rows = con.execute(f"SELECT id, start_time FROM {schema}.calls ORDER BY id").fetchall()
+        kind = con.execute("SELECT data_type FROM information_schema.columns WHERE table_schema = ? "
+                           "AND table_name = 'calls' AND column_name = 'start_time'", [schema]).fetchone()
+        rows = con.execute(f'SELECT id, start_time FROM "{schema}".calls ORDER BY id').fetchall()
     pairs = hashlib.sha256()
     for id_, start in rows:
         if getattr(start, "tzinfo", None) is not None:  # TIMESTAMPTZ: as a UTC wall clock, like PostgreSQL's
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             for f in files:
                 f.unlink()
         if "duckdb" not in skip:
-            path = work / "bench.duckdb"
+            path = work / "loaded.duckdb"  # not named like its schema: DuckDB would find two "bench"
             seconds, peak = timed(project, ["--environment=dev", "run", "--full-refresh", "tap-comagic",
                                             "target-duckdb"],
                                   {**tap, "TARGET_DUCKDB_FILEPATH": str(path),
