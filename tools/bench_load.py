@@ -14,8 +14,7 @@ and with no state (``--full-refresh``), times ``meltano run tap-comagic LOADER``
 - the tap alone: ``meltano invoke tap-comagic`` to /dev/null.
 
 After each PostgreSQL load the whole ``calls`` table (every column but the target's ``_sdc_`` ones, ordered by
-id) is hashed and compared with the INSERT load's; DuckDB's (id, start_time) pairs with INSERT's. Peak memory
-is the largest resident set of any process of the run (Meltano, tap or loader: ``wait4`` of the tree).
+id) is hashed and compared with the INSERT load's; DuckDB's (id, start_time) pairs with INSERT's.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ MELTANO = str(Path(sys.executable).with_name("meltano"))
 class Result:
     name: str
     seconds: float
-    peak_mb: float
     rows: int | None = None
     digest: str | None = None
     pairs: str | None = None
@@ -67,19 +65,19 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def timed(project: Path, args: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
-    """Seconds from start to exit of ``meltano ARGS`` and the peak RSS (MB) of its largest process."""
+def timed(project: Path, args: list[str], env: dict[str, str], log: Path) -> float:
+    """Seconds from start to exit of ``meltano ARGS``."""
     with log.open("w") as out:
         began = time.perf_counter()
         # `meltano invoke` writes the tap's messages to stdout: to /dev/null, its log to the file
         stdout = subprocess.DEVNULL if "invoke" in args else out
         process = subprocess.Popen([MELTANO, *args], cwd=project, env={**base_env(), **env}, stdout=stdout,
                                    stderr=out, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
+        code = process.wait()
         seconds = time.perf_counter() - began
-    if os.waitstatus_to_exitcode(status) != 0:
+    if code != 0:
         raise SystemExit(f"meltano {' '.join(args)} failed: see {log}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds
 
 
 def pg_fingerprint(dsn: str, schema: str) -> tuple[int, str, str, str]:
@@ -150,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             env = {**tap, "TARGET_POSTGRES_SQLALCHEMY_URL": url, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
                    "TARGET_POSTGRES_COPY_SQLALCHEMY_URL": url, "TARGET_POSTGRES_COPY_DEFAULT_TARGET_SCHEMA": schema,
                    **(extra or {})}
-            seconds, peak = timed(project, [f"--environment={environment}", "run", "--full-refresh", "tap-comagic",
-                                            loader], env, work / f"{name}.log")
+            seconds = timed(project, [f"--environment={environment}", "run", "--full-refresh", "tap-comagic",
+                                      loader], env, work / f"{name}.log")
             rows, digest, pairs, first = pg_fingerprint(args.pg_dsn, schema)
-            results.append(Result(name, seconds, peak, rows, digest, pairs, first))
+            results.append(Result(name, seconds, rows, digest, pairs, first))
             print(f"{name}: {seconds:.1f} s, {rows} rows", flush=True)
 
         if "insert" not in skip:
@@ -168,30 +166,29 @@ def main(argv: list[str] | None = None) -> int:
                 f.unlink()
         if "duckdb" not in skip:
             path = work / "loaded.duckdb"  # not named like its schema: DuckDB would find two "bench"
-            seconds, peak = timed(project, ["--environment=dev", "run", "--full-refresh", "tap-comagic",
-                                            "target-duckdb"],
-                                  {**tap, "TARGET_DUCKDB_FILEPATH": str(path),
-                                   "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": "bench"}, work / "duckdb.log")
+            seconds = timed(project, ["--environment=dev", "run", "--full-refresh", "tap-comagic", "target-duckdb"],
+                            {**tap, "TARGET_DUCKDB_FILEPATH": str(path),
+                             "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": "bench"}, work / "duckdb.log")
             rows, pairs, first = duckdb_pairs(path, "bench")
-            results.append(Result("duckdb", seconds, peak, rows, None, pairs, first))
+            results.append(Result("duckdb", seconds, rows, None, pairs, first))
             print(f"duckdb: {seconds:.1f} s, {rows} rows", flush=True)
         if "tap" not in skip:
-            seconds, peak = timed(project, ["--environment=dev", "invoke", "tap-comagic"], tap, work / "tap.log")
-            results.append(Result("tap alone (meltano invoke, to /dev/null)", seconds, peak))
+            seconds = timed(project, ["--environment=dev", "invoke", "tap-comagic"], tap, work / "tap.log")
+            results.append(Result("tap alone (meltano invoke, to /dev/null)", seconds))
     report(results, args.calls)
     return 0
 
 
 def report(results: list[Result], calls: int) -> None:
     base = next((r for r in results if r.name == "insert"), None)
-    print(f"\n| setup ({calls:,} calls) | seconds | x INSERT's time | peak RSS MB | rows | same rows as INSERT "
+    print(f"\n| setup ({calls:,} calls) | seconds | x INSERT's time | rows | same rows as INSERT "
           "| same instants as INSERT | first start_time stored |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r.seconds / base.seconds:.2f}" if base else ""
         same = "" if r.digest is None or base is None else ("yes" if r.digest == base.digest else "NO")
         instants = "" if r.pairs is None or base is None else ("yes" if r.pairs == base.pairs else "NO")
-        print(f"| {r.name} | {r.seconds:.1f} | {ratio} | {r.peak_mb:.0f} | {r.rows if r.rows is not None else ''} "
+        print(f"| {r.name} | {r.seconds:.1f} | {ratio} | {r.rows if r.rows is not None else ''} "
               f"| {same} | {instants} | {r.first or ''} |")
     print(f"\n{machine()}")
 
