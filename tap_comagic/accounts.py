@@ -97,7 +97,8 @@ class Accounts:
                                     "`timezone`", info["timezone"], zone)
         v3_id = settings.customer_id if settings.customer_id is not None else (
             customer_id if customer.user_id is not None else None)
-        return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None)
+        return Account(zone, customer.user_id, customer_id, v3_id, throttle, info or None,
+                       datetime_output=settings.datetime_output)
 
     def _look_up(self, customer: Customer, throttle: Throttle) -> dict[str, Any]:
         """The account's get.account row (empty: the API would not say, with a warning why)."""

@@ -19,6 +19,7 @@ from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_comagic.api import Answer, answer_of, release, total_items
+from tap_comagic.batches import BatchFiles
 from tap_comagic.context import ACCOUNT_COLUMN
 from tap_comagic.errors import CoMagicError, DailyLimitSpent, DropField, SkipStream, StopRun, TapError
 from tap_comagic.pagination import Page, ReportPaginator, read_pages
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Answer", "CoMagicStream", "answer_of", "load_schema", "total_items"]
 
 
-class CoMagicStream(RESTStream[int]):
+class CoMagicStream(RESTStream[int], BatchFiles):
     """Shared by every stream: its declaration, its requests and pages, its records' output."""
 
     api_method: ClassVar[str]
@@ -197,6 +198,10 @@ class CoMagicStream(RESTStream[int]):
             if mapped is not None:
                 yield singer.RecordMessage(stream=stream_map.stream_alias, record=mapped, version=self._stream_version,
                                            time_extracted=dt.datetime.now(dt.timezone.utc))
+
+    @override
+    def counted(self, record: dict[str, Any]) -> None:
+        self.tally.records += 1
 
     # The SDK's own request loop (request_records) is not used: windows, pages and batches go through
     # pages()/read_pages(). These two abstract methods still answer correctly for anyone who calls them.

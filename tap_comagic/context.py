@@ -15,7 +15,7 @@ from tap_comagic.api import CoMagicClient
 from tap_comagic.limits import Throttle
 from tap_comagic.progress import Progress
 from tap_comagic.settings import Settings
-from tap_comagic.timezones import FromApi
+from tap_comagic.timezones import UTC_OUTPUT, FromApi, date_time_output
 
 # The column every record carries and every key starts with: the account the row came from.
 ACCOUNT_COLUMN = "customer_id"
@@ -34,16 +34,18 @@ class Account:
     v3_customer_id: int | None = None
     throttle: Throttle = field(default_factory=Throttle)
     info: dict[str, Any] | None = field(default=None, compare=False)
+    datetime_output: str = UTC_OUTPUT  # the `datetime_output` setting
     from_api: FromApi = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "from_api", FromApi(self.zone))
+        object.__setattr__(self, "from_api", date_time_output(self.zone, self.datetime_output))
 
     @classmethod
     def of(cls, settings: Settings, throttle: Throttle) -> Account:
         """The account the settings name, before the API has said which it is (discovery, the agent's own
         calls): on the token's throttle, which the token's own account then keeps."""
-        return cls(settings.zone, settings.user_id, None, settings.customer_id, throttle)
+        return cls(settings.zone, settings.user_id, None, settings.customer_id, throttle,
+                   datetime_output=settings.datetime_output)
 
     @property
     def scope(self) -> dict[str, Any]:

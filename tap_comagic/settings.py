@@ -18,7 +18,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator
 from tap_comagic.errors import TapError
 from tap_comagic.pagination import MAX_PAGE_SIZE, MAX_WINDOW_DAYS
 from tap_comagic.shapes import load_schema
-from tap_comagic.timezones import as_account_time
+from tap_comagic.timezones import DATETIME_OUTPUTS, UTC_OUTPUT, as_account_time
 
 HOSTS = {
     "CoMagic": "https://dataapi.comagic.ru/v2.0",
@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "sandbox": False,
     "fail_on_skip": False,
     "progress_seconds": 30,
+    "datetime_output": UTC_OUTPUT,
 }
 # (lowest, highest) allowed, said in the JSON Schema (minimum, maximum)
 BOUNDS: dict[str, tuple[int, int]] = {
@@ -133,6 +134,12 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("sandbox", th.BooleanType, default=DEFAULTS["sandbox"], title="Sandbox",
                 description="Start the bundled CoMagic simulator in-process and read from it: no "
                 "credentials, for trying the tap."),
+    th.Property("datetime_output", th.StringType(allowed_values=list(DATETIME_OUTPUTS)),
+                default=DEFAULTS["datetime_output"], title="Date-time output",
+                description='How date-times are written: "utc" (e.g. 2026-01-01T09:00:00+00:00), which every '
+                'target stores as the right instant, or "account_offset" (2026-01-01T12:00:00+03:00, the '
+                "account's wall clock), which targets that drop the offset (COPY and BATCH loads into "
+                "`timestamp` columns) store off by that offset. Dates stay dates."),
 ).to_dict()
 
 
@@ -162,6 +169,7 @@ class Settings:
     customers: str | tuple[int, ...] | None = None  # ALL, the ids listed, or None: the token's own account
     customer_user_ids: Mapping[int, int] = field(default_factory=dict)
     fail_on_skip: bool = DEFAULTS["fail_on_skip"]
+    datetime_output: str = DEFAULTS["datetime_output"]  # UTC_OUTPUT or OFFSET_OUTPUT (timezones.py)
     zone_given: bool = False  # `timezone` was set: it wins over the account's own
     dates: tuple[str, str | None] = ("", None)  # `start_date` and `end_date` as given, for another zone
     id_batch: int = ID_BATCH
@@ -214,6 +222,13 @@ def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: C
         url = urlparse(str(c["api_url"] or ""))
         if url.scheme != "https" and not (url.scheme == "http" and url.hostname in LOOPBACK):
             raise TapError(f"`api_url` must be an https URL such as {HOSTS['CoMagic']}")
+    if c.get("batch_config") and c.get("stream_maps"):
+        raise TapError("`batch_config` and `stream_maps` exclude each other: the SDK writes BATCH files without "
+                       "applying the maps; remove one of them")
+    output = str(c["datetime_output"] or DEFAULTS["datetime_output"])
+    if output not in DATETIME_OUTPUTS:
+        raise TapError("`datetime_output` must be " + " or ".join(f'"{o}"' for o in DATETIME_OUTPUTS)
+                       + f", not {output!r}")
     dates = (str(c["start_date"]), str(c["end_date"]) if c.get("end_date") else None)
     start, end = _dates(*dates, zone)
     numbers = {name: int(c[name]) for name in BOUNDS}  # in bounds: the schema's check came first
@@ -229,7 +244,8 @@ def parse_settings(config: Mapping[str, Any], known: Collection[str], streams: C
         access_token=c.get("access_token"), login=c.get("login"), password=c.get("password"),
         user_id=c.get("user_id"), customer_id=c.get("customer_id"), retry_backoff_seconds=float(backoff),
         filters=filters, sandbox=bool(c["sandbox"]), customers=customers, customer_user_ids=user_ids,
-        fail_on_skip=bool(c["fail_on_skip"]), zone_given=bool(config.get("timezone")), dates=dates, **numbers)
+        fail_on_skip=bool(c["fail_on_skip"]), zone_given=bool(config.get("timezone")), dates=dates,
+        datetime_output=output, **numbers)
 
 
 def _dates(start_text: str, end_text: str | None, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:

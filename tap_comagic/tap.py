@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -76,9 +76,13 @@ class TapCoMagic(Tap):
         progress = Progress(logging.getLogger(self.name), self.settings.progress_seconds)
         return RunContext(self.settings, Account.of(self.settings, Throttle()), Connection(self._connect),
                           user_agent=f"tap-comagic/{self.plugin_version}",
-                          write_state=WindowStates(lambda: self.state_writer.write_state(self.state),
-                                                   flush=lambda: flush_output(self)),
-                          progress=progress)
+                          write_state=self._window_states(), progress=progress)
+
+    def _window_states(self) -> Callable[[], None]:
+        # BATCH files: the state follows each file instead (a window's records may still wait in one)
+        if self.config.get("batch_config"):
+            return lambda: None
+        return WindowStates(lambda: self.state_writer.write_state(self.state), flush=lambda: flush_output(self))
 
     @cached_property
     def reading(self) -> RunContext:

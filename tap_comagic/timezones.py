@@ -1,14 +1,15 @@
 """Account time: the API speaks naive "YYYY-MM-DD hh:mm:ss" in the account's zone.
 
 Settings become naive account wall time (:func:`as_account_time`) and windows are asked in it;
-returned values become RFC 3339 with the zone's offset (:class:`FromApi`), so that the SDK, which
-compares bookmarks as strings and reads naive values as UTC, never guesses.
+returned values become RFC 3339 with an explicit offset, so that the SDK, which compares bookmarks as
+strings and reads naive values as UTC, never guesses: in UTC by default (:class:`ToUtc`, which every
+target stores as the right instant), or in the zone's own offset (:class:`FromApi`), as the
+`datetime_output` setting chooses (:func:`date_time_output`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,50 +73,6 @@ class FromApi:
         return f"{value[:10]}T{value[11:]}{self.offset(value, fold)}"
 
 
-    def row_converter(self, paths: Sequence[tuple[str, ...]], folds: AscendingFolds | None = None
-                      ) -> Callable[[dict[str, Any]], None]:
-        """What converts a record's date-times in place: ``paths`` are top-level fields (``(name,)``) and
-        fields of nested objects or lists of them (``(parent, name)``); ``folds`` converts its own field
-        (see :class:`AscendingFolds`). The same values as calling this object on each field, faster: a value
-        of an hour whose offset is known and single (every hour but those around a change of offset) is
-        converted inline, from the offsets cached by :meth:`offset`; any other goes through the call.
-        """
-        offsets = self._offsets
-        top = [p[0] for p in paths if len(p) == 1]
-        nested = [(p[0], p[1]) for p in paths if len(p) == 2]
-        fold_field = folds.field if folds is not None else None
-
-        def convert(row: dict[str, Any]) -> None:
-            for key in top:
-                value = row.get(key)
-                if value is None:
-                    continue
-                if type(value) is str and len(value) == 19 and value[10] == " ":
-                    suffix = offsets.get(value[:13])
-                    if suffix is not None:  # a single offset all hour: no fold to tell apart
-                        row[key] = f"{value[:10]}T{value[11:]}{suffix}"
-                        continue
-                row[key] = folds(value) if folds is not None and key == fold_field else self(value)
-            for parent, key in nested:
-                items = row.get(parent)
-                if isinstance(items, dict):
-                    items = [items]
-                elif not isinstance(items, list):
-                    continue
-                for item in items:
-                    if not isinstance(item, dict) or key not in item:
-                        continue
-                    value = item[key]
-                    if type(value) is str and len(value) == 19 and value[10] == " ":
-                        suffix = offsets.get(value[:13])
-                        if suffix is not None:
-                            item[key] = f"{value[:10]}T{value[11:]}{suffix}"
-                            continue
-                    item[key] = self(value)
-
-        return convert
-
-
 class AscendingFolds:
     """Which occurrence of a repeated wall time a value is, for values read in ascending order of time.
 
@@ -171,3 +128,52 @@ def api_second(value: Any) -> Any:
     if isinstance(value, str) and len(value) == 19 and value[10] == "T":
         return f"{value[:10]} {value[11:]}"
     return value
+
+
+# ---- how date-times leave the tap (`datetime_output`) ----------------------------------------------------
+
+UTC_OUTPUT, OFFSET_OUTPUT = "utc", "account_offset"
+DATETIME_OUTPUTS = (UTC_OUTPUT, OFFSET_OUTPUT)
+
+
+class ToUtc(FromApi):
+    """Turn API date-times into RFC 3339 in UTC ("YYYY-MM-DDThh:mm:ss+00:00"): the instants
+    :class:`FromApi` gives, written so that a target that drops the offset (a ``timestamp without time
+    zone`` column loaded by COPY, say) still stores the right one.
+
+    An hour with one whole-hour offset is cached as its UTC hour ("YYYY-MM-DDThh"), so a value costs a
+    dictionary hit and a concatenation. Any other value (the repeated and the skipped hour, an offset
+    with minutes, a value that already carries an offset) is converted by itself, with ``fold`` as
+    :class:`FromApi` takes it.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__(zone)
+        self._utc_hours: dict[str, str] = {}
+
+    def __call__(self, value: str | None, fold: int = 0) -> str | None:
+        if value is None or len(value) < 19 or value[10] not in " T":
+            return value
+        if len(value) > 19 and (value[-1] in "Zz" or "+" in value[19:] or "-" in value[19:]):
+            return instant(value, self.zone).isoformat()  # its own offset says which instant
+        hour = self._utc_hours.get(value[:13])
+        if hour is not None:
+            return f"{hour}{value[13:]}+00:00"
+        suffix = self.offset(value, fold)  # also notes a repeated hour, for AscendingFolds
+        local = dt.datetime.fromisoformat(f"{value[:10]}T{value[11:19]}{suffix}")
+        utc = f"{local.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%S}"
+        if suffix.endswith(":00") and self._steady(value[:13]):
+            self._utc_hours[value[:13]] = utc[:13]
+        return f"{utc}{value[19:]}+00:00"
+
+    def _steady(self, hour_key: str) -> bool:
+        """Whether every second of the local hour has the same offset (and so one UTC hour)."""
+        start = dt.datetime.fromisoformat(hour_key + ":00:00").replace(tzinfo=self.zone)
+        ends = (start, start.replace(minute=59, second=59))
+        return len({m.replace(fold=f).utcoffset() for m in ends for f in (0, 1)}) == 1
+
+
+def date_time_output(zone: ZoneInfo, output: str = UTC_OUTPUT) -> FromApi:
+    """The conversion of the API's date-times a run uses, chosen once by `datetime_output`: UTC, which every
+    target stores as the right instant, or the account's offset (what the tap wrote before)."""
+    return FromApi(zone) if output == OFFSET_OUTPUT else ToUtc(zone)

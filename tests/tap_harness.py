@@ -341,24 +341,27 @@ def bookmarks_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def local_to_rfc3339(value: Any, zone: ZoneInfo = MOSCOW) -> Any:
-    """The simulator's naive account time (Moscow unless ``zone``) as the RFC 3339 string the tap promises."""
+def local_to_rfc3339(value: Any, zone: ZoneInfo = MOSCOW, utc: bool = True) -> Any:
+    """The simulator's naive account time (Moscow unless ``zone``) as the RFC 3339 string the tap promises:
+    in UTC ("+00:00", `datetime_output` utc, the default), or with the account's offset (``utc=False``)."""
     if isinstance(value, str) and len(value) == 19 and value[10] == " ":
         moment = dt.datetime.fromisoformat(value).replace(tzinfo=zone)
-        return moment.isoformat()
+        return moment.astimezone(dt.timezone.utc).isoformat() if utc else moment.isoformat()
     return value
 
 
-def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None, zone: ZoneInfo = MOSCOW) -> dict[str, Any]:
+def as_emitted(record: dict[str, Any], schema: dict[str, Any] | None = None, zone: ZoneInfo = MOSCOW,
+               utc: bool = True) -> dict[str, Any]:
     """A truth record in the shape the tap should emit: every account-local date-time, nested ones
-    too, as RFC 3339 with the account's offset (``schema`` is accepted for symmetry, not needed)."""
+    too, as RFC 3339 in UTC, or with the account's offset (``utc=False``); ``schema`` is accepted for
+    symmetry, not needed."""
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        return local_to_rfc3339(value, zone)
+        return local_to_rfc3339(value, zone, utc)
 
     out: dict[str, Any] = walk(record)
     return out

@@ -40,7 +40,14 @@ def test_extractor_settings_are_the_hub_definitions(tap):
 
 def test_loaders(project):
     loaders = {p["name"]: p for p in project["plugins"]["loaders"]}
-    assert set(loaders) == {"target-duckdb", "target-postgres", "target-csv"}
+    assert set(loaders) == {"target-duckdb", "target-postgres", "target-csv", "target-postgres-copy",
+                            "target-postgres-pipelinewise", "target-jsonl"}
+    # every loader pinned to one release (the loads' instants are checked against those releases)
+    for loader in loaders.values():
+        if "inherit_from" not in loader:
+            assert all("==" in part for part in loader["pip_url"].split()), loader["name"]
+    assert loaders["target-postgres-copy"] == {"name": "target-postgres-copy", "inherit_from": "target-postgres",
+                                               "config": {"use_copy": True}}
     assert loaders["target-duckdb"]["variant"] == "jwills"
     assert loaders["target-postgres"]["variant"] == "meltanolabs"
     assert loaders["target-postgres"]["pip_url"].startswith("meltanolabs-target-postgres")
@@ -62,6 +69,11 @@ def test_environments(project):
     (duckdb,) = agency["loaders"]
     assert duckdb["name"] == "target-duckdb"
     assert duckdb["config"]["filepath"].endswith("/output/agency.duckdb")
+    # prod: the tap's BATCH files loaded by COPY, date-times in UTC (docs/loading.md)
+    prod = envs["prod"]["config"]["plugins"]
+    assert prod["extractors"][0]["config"]["datetime_output"] == "utc"
+    assert prod["extractors"][0]["config"]["batch_config"]["encoding"] == {"format": "jsonl", "compression": "gzip"}
+    assert prod["loaders"][0]["config"]["use_copy"] is True
     text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
     # a secret's value may only name the environment variable that holds it (dbt-postgres in prod takes
     # target-postgres' password so)

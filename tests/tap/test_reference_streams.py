@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import subprocess
 import sys
@@ -14,7 +15,17 @@ import pytest
 
 from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
 from tap_comagic.tap import TapCoMagic
-from tests.tap_harness import REFERENCE, as_emitted, bookmarks_of, by_key, discover, keys_of, run_tap, select
+from tests.tap_harness import (
+    MOSCOW,
+    REFERENCE,
+    as_emitted,
+    bookmarks_of,
+    by_key,
+    discover,
+    keys_of,
+    run_tap,
+    select,
+)
 
 START = "2026-01-01"
 DAILY = {"ct_summary": "get.ct_summary_report", "ct_ac_summary": "get.ct_ac_summary_report",
@@ -115,7 +126,9 @@ def test_a_summarys_declared_key_merges_no_two_rows(world, stream):
 
 def test_ct_summary_counts_the_calls_of_each_site_and_day(world):
     _, run = world
-    calls = Counter((c["site_id"], c["start_time"][:10]) for c in run.records["calls"])
+    # the account's local day of each call (date-times are emitted in UTC)
+    calls = Counter((c["site_id"], dt.datetime.fromisoformat(c["start_time"]).astimezone(MOSCOW).date().isoformat())
+                    for c in run.records["calls"])
     assert sum(calls.values()) > 0
     assert {(r["site_id"], r["date"]): r["calls_count"] for r in run.records["ct_summary"]} == {
         (r["site_id"], r["date"]): calls.get((r["site_id"], r["date"]), 0) for r in run.records["ct_summary"]}

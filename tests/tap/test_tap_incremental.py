@@ -8,7 +8,7 @@ import math
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, multiset, run_tap, select
+from tests.tap_harness import MOSCOW, as_emitted, bookmarks_of, by_key, discover, multiset, run_tap, select
 
 START = "2026-01-01"
 
@@ -32,7 +32,7 @@ def test_second_run_reemits_exactly_the_lookback_with_late_and_changed_records()
 
         # the second run starts at bookmark - lookback_days and reads to the end, nothing older
         bookmark = dt.datetime.fromisoformat(bookmarks_of(first.state)["calls"]["replication_key_value"])
-        resume = (bookmark - dt.timedelta(days=5)).replace(tzinfo=None)
+        resume = (bookmark - dt.timedelta(days=5)).astimezone(MOSCOW).replace(tzinfo=None)  # account time
         expected = [as_emitted(r, second.schemas["calls"]) for r in sim.truth(
             "get.calls_report", resume.strftime("%Y-%m-%d %H:%M:%S"), end)]
         assert by_key(second.records["calls"], ("id",)) == by_key(expected, ("id",))
@@ -44,7 +44,8 @@ def test_second_run_reemits_exactly_the_lookback_with_late_and_changed_records()
                 for key, value in change["changes"].items():
                     assert record[key] == as_emitted({key: value}, second.schemas["calls"])[key]
         # and the first run's earlier records are not read again
-        assert min(r["start_time"] for r in second.records["calls"]) >= resume.strftime("%Y-%m-%d")
+        assert min(dt.datetime.fromisoformat(r["start_time"]) for r in second.records["calls"]) >= (
+            resume.replace(tzinfo=MOSCOW))
         assert len(second.records["calls"]) < len(first.records["calls"]) / 4
 
 
