@@ -296,8 +296,8 @@ def check_joins_and_readme_query(sim: Sandbox, path: Path, schema: str) -> None:
                 f"FROM ({ids})").fetchone() or (0, 0)
             assert used > 0, f"{table}.{column}: no id to join"
             assert orphans == 0, f"{table}.{column}: {orphans} ids not in {ref}.{ref_column}"
-        readme = (ROOT / "README.md").read_text(encoding="utf-8")
-        query = readme.split("<!-- demo-query:start -->", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+        doc = (ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+        query = doc.split("<!-- demo-query:start -->", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
         got = con.execute(query.replace("comagic.", f"{schema}.")).fetchall()
     campaigns = {c["id"]: c["name"] for c in truth(sim, "campaigns")}
     sites = {s["id"]: s["name"] for s in truth(sim, "sites")}

@@ -27,12 +27,20 @@ def about_markdown() -> str:
                           text=True).stdout
 
 
+# The SDK's own settings, the same in every SDK tap: one line of the README names them instead of 17 rows.
+SDK_SETTINGS = ("stream_maps", "stream_map_config", "faker_config", "flattening_", "batch_config")
+
+
 def settings_block() -> str:
-    """The about output's settings section, without its heading, verbatim."""
+    """The about output's settings section, without its heading: the tap's own rows verbatim, then one line
+    naming the SDK's standard settings."""
     text = about_markdown()
     match = re.search(r"^## Settings\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
     assert match, "no `## Settings` section in tap-comagic --about --format markdown"
-    return match.group(1).strip("\n")
+    rows = [line for line in match.group(1).strip("\n").splitlines()
+            if line.startswith("|") and not line.startswith(tuple(f"| {s}" for s in SDK_SETTINGS))]
+    return "\n".join([*rows, "", "Also the SDK's standard settings `stream_maps`, `stream_map_config`, `faker_config`, "
+                       "`flattening_*` and `batch_config` ([docs/loading.md](docs/loading.md)): `tap-comagic --about`."])
 
 
 def streams_block() -> str:
