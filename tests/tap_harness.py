@@ -110,6 +110,22 @@ def small_world(**overrides: Any) -> SandboxConfig:
     return SandboxConfig(**base)
 
 
+def window_config(sim: Sandbox, end: str, **extra: Any) -> dict[str, Any]:
+    """A tap config for ``sim`` from START to ``end``, in two-day windows with no look-back."""
+    return {"api_url": sim.url, "access_token": sim.api_key, "start_date": START, "end_date": end,
+            "window_days": 2, "lookback_days": 0, "retry_backoff_seconds": 0.01, **extra}
+
+
+def requests_of(sim: Sandbox, method: str) -> list[dict[str, Any]]:
+    """The parameters of the calls of ``method`` the simulator answered."""
+    return [r.params for r in sim.log if r.method == method and r.outcome == "ok"]
+
+
+def days(first: int, last: int) -> list[str]:
+    """January 2026's days ``first`` to ``last``, as the API writes dates."""
+    return [f"2026-01-{d:02d}" for d in range(first, last + 1)]
+
+
 @dataclass
 class Run:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))

@@ -21,10 +21,14 @@ from tests.tap_harness import (
     as_emitted,
     bookmarks_of,
     by_key,
+    days,
     discover,
     keys_of,
+    requests_of,
     run_tap,
     select,
+    small_world,
+    window_config,
 )
 
 START = "2026-01-01"
@@ -33,32 +37,20 @@ DAILY = {"ct_summary": "get.ct_summary_report", "ct_ac_summary": "get.ct_ac_summ
 REPORTS = {"calls", "call_legs", "chats", "chat_messages", "goals", "offline_messages", "communications"}
 
 
+# This module's world: small_world with more of what its streams are about.
+WORLD: dict[str, Any] = {"seed": 5, "days": 6, "calls_per_day": 12, "chats_per_day": 4, "goals_per_day": 5,
+                         "offline_messages_per_day": 3, "visitor_sessions_per_day": 10, "api_requests_per_day": 1}
+
+
 def world_config(**overrides: Any) -> SandboxConfig:
-    base: dict[str, Any] = {"seed": 5, "start": START, "days": 6, "calls_per_day": 12, "chats_per_day": 4,
-                            "goals_per_day": 5, "offline_messages_per_day": 3, "visitor_sessions_per_day": 10,
-                            "api_requests_per_day": 1}
-    base.update(overrides)
-    return SandboxConfig(**base)
-
-
-def tap_config(sim: Sandbox, end: str, **extra: Any) -> dict[str, Any]:
-    return {"api_url": sim.url, "access_token": sim.api_key, "start_date": START, "end_date": end,
-            "window_days": 2, "lookback_days": 0, "retry_backoff_seconds": 0.01, **extra}
-
-
-def requests_of(sim: Sandbox, method: str) -> list[dict[str, Any]]:
-    return [r.params for r in sim.log if r.method == method and r.outcome == "ok"]
-
-
-def days(first: int, last: int) -> list[str]:
-    return [f"2026-01-{d:02d}" for d in range(first, last + 1)]
+    return small_world(**{**WORLD, **overrides})
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[Sandbox, Any]]:
     """Four days: every new stream and the reports that name their ids."""
     with Sandbox(world_config()) as sim:
-        cfg = tap_config(sim, "2026-01-04 23:59:59")
+        cfg = window_config(sim, "2026-01-04 23:59:59")
         streams = {*REFERENCE, *DAILY, "campaign_daily_stat", *REPORTS}
         run = run_tap(cfg, catalog=select(discover(cfg), streams))
         assert run.returncode == 0, run.stderr[-3000:]
@@ -210,7 +202,7 @@ def test_deleted_statuses_are_read_once_whichever_the_flag_means(true_means_all)
         deleted = {r["id"] for r in flagged} - current
         assert deleted
         assert (current <= {r["id"] for r in flagged}) is true_means_all
-        cfg = tap_config(sim, "2026-01-02 23:59:59")
+        cfg = window_config(sim, "2026-01-02 23:59:59")
         run = run_tap(cfg, catalog=select(discover(cfg), {"statuses"}))
         assert run.returncode == 0, run.stderr[-3000:]
         ids = [r["id"] for r in run.records["statuses"]]
@@ -221,14 +213,14 @@ def test_deleted_statuses_are_read_once_whichever_the_flag_means(true_means_all)
 def test_a_second_run_reads_only_the_days_since_the_bookmark():
     streams = {"ct_summary", "ct_ac_summary", "employee_stat", "campaign_daily_stat"}
     with Sandbox(world_config()) as sim:
-        cfg = tap_config(sim, "2026-01-03 23:59:59")
+        cfg = window_config(sim, "2026-01-03 23:59:59")
         catalog = select(discover(cfg), streams)
         first = run_tap(cfg, catalog=catalog)
         assert first.returncode == 0, first.stderr[-3000:]
         assert {s: bookmarks_of(first.state)[s]["replication_key_value"] for s in streams} == dict.fromkeys(
             streams, "2026-01-03")
         sim.log.clear()
-        second = run_tap(tap_config(sim, "2026-01-05 23:59:59"), catalog=catalog, state=first.state)
+        second = run_tap(window_config(sim, "2026-01-05 23:59:59"), catalog=catalog, state=first.state)
         assert second.returncode == 0, second.stderr[-3000:]
         sites = len(site_ids(sim))
         for stream, method in DAILY.items():
@@ -244,7 +236,7 @@ def test_a_second_run_reads_only_the_days_since_the_bookmark():
 
 def test_reference_tables_page_by_page_size():
     with Sandbox(world_config()) as sim:
-        cfg = tap_config(sim, "2026-01-02 23:59:59", page_size=4)
+        cfg = window_config(sim, "2026-01-02 23:59:59", page_size=4)
         run = run_tap(cfg, catalog=select(discover(cfg), set(REFERENCE)))
         assert run.returncode == 0, run.stderr[-3000:]
         for stream, (method, key) in REFERENCE.items():
@@ -258,7 +250,7 @@ def test_reference_tables_page_by_page_size():
 
 def test_deselected_fields_are_not_emitted_and_ad_key_needs_no_selection():
     with Sandbox(world_config()) as sim:
-        cfg = tap_config(sim, "2026-01-02 23:59:59")
+        cfg = window_config(sim, "2026-01-02 23:59:59")
         dropped = {"campaigns": {"campaign_conditions", "site_blocks"}, "campaign_daily_stat": {"keyword_id", "engine"}}
         run = run_tap(cfg, catalog=select(discover(cfg), {"campaigns", "campaign_daily_stat"}, dropped))
         assert run.returncode == 0, run.stderr[-3000:]
@@ -278,7 +270,7 @@ def test_faults_are_retried_and_lose_nothing():
                "events", "source_costs", "deals_history"}
     faults = Faults(seed=4, http_error=0.15, drop=0.05, truncated=0.05, internal_error=0.1)
     with Sandbox(world_config(), faults) as sim:
-        cfg = tap_config(sim, "2026-01-03 23:59:59", page_size=3, max_retries=20)
+        cfg = window_config(sim, "2026-01-03 23:59:59", page_size=3, max_retries=20)
         run = run_tap(cfg, catalog=select(discover(cfg), streams))
         assert run.returncode == 0, run.stderr[-3000:]
         assert sum(sim.injected.values()) > 5
@@ -291,7 +283,7 @@ def test_faults_are_retried_and_lose_nothing():
 
 def test_employee_stat_is_skipped_once_without_the_call_center():
     with Sandbox(world_config(call_center=False)) as sim:
-        cfg = tap_config(sim, "2026-01-03 23:59:59")
+        cfg = window_config(sim, "2026-01-03 23:59:59")
         run = run_tap(cfg, catalog=select(discover(cfg), {"employee_stat", "tags"}))
         assert run.returncode == 0, run.stderr[-3000:]
         warnings = [line for line in run.stderr.splitlines() if "Skipping stream 'employee_stat'" in line]
@@ -316,7 +308,7 @@ def test_a_filter_of_the_filters_setting_is_sent_with_a_reference_table_and_a_su
         site = site_ids(sim)[0]
         filters = {"tags": {"field": "name", "operator": "=", "value": tag["name"]},
                    "ct_summary": {"field": "site_id", "operator": "=", "value": site}}
-        cfg = tap_config(sim, "2026-01-02 23:59:59", filters=filters)
+        cfg = window_config(sim, "2026-01-02 23:59:59", filters=filters)
         run = run_tap(cfg, catalog=select(discover(cfg), {"tags", "ct_summary"}))
         assert run.returncode == 0, run.stderr[-3000:]
         assert run.records["tags"] == [as_emitted(tag)]

@@ -16,7 +16,20 @@ import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig, agency_demo
 from tests.reliability_helpers import run_until
-from tests.tap_harness import DATED, as_emitted, bookmarks_of, by_key, discover, method_and_key, run_tap, select
+from tests.tap_harness import (
+    DATED,
+    as_emitted,
+    bookmarks_of,
+    by_key,
+    days,
+    discover,
+    method_and_key,
+    requests_of,
+    run_tap,
+    select,
+    small_world,
+    window_config,
+)
 
 START = "2026-01-01"
 NEW_TABLES = {"sources", "source_channels", "source_groups", "events", "employee_positions", "schedules",
@@ -25,25 +38,13 @@ REPORTS = {"calls", "chats", "goals", "employees", "sites"}
 COSTS, DEALS = "source_costs", "deals_history"
 
 
+# This module's world: small_world with more of what its streams are about.
+WORLD: dict[str, Any] = {"seed": 7, "days": 8, "calls_per_day": 16, "chats_per_day": 5, "goals_per_day": 6,
+                         "offline_messages_per_day": 2, "visitor_sessions_per_day": 8, "api_requests_per_day": 1}
+
+
 def world_config(**overrides: Any) -> SandboxConfig:
-    base: dict[str, Any] = {"seed": 7, "start": START, "days": 8, "calls_per_day": 16, "chats_per_day": 5,
-                            "goals_per_day": 6, "offline_messages_per_day": 2, "visitor_sessions_per_day": 8,
-                            "api_requests_per_day": 1}
-    base.update(overrides)
-    return SandboxConfig(**base)
-
-
-def tap_config(sim: Sandbox, end: str, **extra: Any) -> dict[str, Any]:
-    return {"api_url": sim.url, "access_token": sim.api_key, "start_date": START, "end_date": end,
-            "window_days": 2, "lookback_days": 0, "retry_backoff_seconds": 0.01, **extra}
-
-
-def requests_of(sim: Sandbox, method: str) -> list[dict[str, Any]]:
-    return [r.params for r in sim.log if r.method == method and r.outcome == "ok"]
-
-
-def days(first: int, last: int) -> list[str]:
-    return [f"2026-01-{d:02d}" for d in range(first, last + 1)]
+    return small_world(**{**WORLD, **overrides})
 
 
 def costs_truth(sim: Sandbox, first: int, last: int) -> list[dict[str, Any]]:
@@ -62,7 +63,7 @@ def deals_truth(sim: Sandbox, date_from: str, date_till: str) -> list[dict[str, 
 def world() -> Iterator[tuple[Sandbox, Any]]:
     """Four days of every new stream and the reports and tables that name their ids."""
     with Sandbox(world_config()) as sim:
-        cfg = tap_config(sim, "2026-01-04 23:59:59")
+        cfg = window_config(sim, "2026-01-04 23:59:59")
         run = run_tap(cfg, catalog=select(discover(cfg), {*NEW_TABLES, *REPORTS, COSTS, DEALS}))
         assert run.returncode == 0, run.stderr[-3000:]
         yield sim, run
@@ -131,14 +132,14 @@ def test_employees_positions_and_deals_stages_are_rows_of_their_tables(world):
 
 def test_a_second_run_reads_costs_and_stages_from_the_bookmarks_and_loses_no_stage():
     with Sandbox(world_config()) as sim:
-        catalog = select(discover(tap_config(sim, "2026-01-03 23:59:59")), {COSTS, DEALS})
-        first = run_tap(tap_config(sim, "2026-01-03 23:59:59"), catalog=catalog)
+        catalog = select(discover(window_config(sim, "2026-01-03 23:59:59")), {COSTS, DEALS})
+        first = run_tap(window_config(sim, "2026-01-03 23:59:59"), catalog=catalog)
         assert first.returncode == 0, first.stderr[-3000:]
         marks = bookmarks_of(first.state)
         assert marks[COSTS]["replication_key_value"] == "2026-01-03"
         assert marks[DEALS]["replication_key_value"][:10] == "2026-01-03"
         sim.log.clear()
-        second = run_tap(tap_config(sim, "2026-01-06 23:59:59", lookback_days=1), catalog=catalog, state=first.state)
+        second = run_tap(window_config(sim, "2026-01-06 23:59:59", lookback_days=1), catalog=catalog, state=first.state)
         assert second.returncode == 0, second.stderr[-3000:]
 
         asked = sorted(p["date_from"][:10] for p in requests_of(sim, "get.source_costs"))
@@ -146,7 +147,9 @@ def test_a_second_run_reads_costs_and_stages_from_the_bookmarks_and_loses_no_sta
         assert {r["date"] for r in second.records[COSTS]} == set(days(2, 6))
         deal_reads = requests_of(sim, "get.deals_history")
         lowest = min(f["value"] for p in deal_reads for f in p["filter"]["filters"] if f["operator"] == ">=")
-        bookmark = dt.datetime.fromisoformat(marks[DEALS]["replication_key_value"]).replace(tzinfo=None)
+        # the filter speaks the account's wall time; the bookmark is an instant (UTC by default)
+        zone = ZoneInfo(sim.config.timezone)
+        bookmark = dt.datetime.fromisoformat(marks[DEALS]["replication_key_value"]).astimezone(zone).replace(tzinfo=None)
         assert lowest == f"{bookmark - dt.timedelta(days=1):%Y-%m-%d %H:%M:%S}"  # not start_date: not the history
         span = dt.datetime(2026, 1, 6, 23, 59, 59) - (bookmark - dt.timedelta(days=1))
         assert len(deal_reads) == math.ceil(span / dt.timedelta(days=2))  # windows of 2 days, a page each
@@ -166,7 +169,7 @@ def test_a_user_filter_narrows_deals_history_within_its_windows():
     with Sandbox(world_config(days=4)) as sim:
         funnel = "funnel-windows"
         flt = {"field": "sales_funnel_ext_id", "operator": "=", "value": funnel}
-        cfg = tap_config(sim, "2026-01-04 23:59:59", filters={DEALS: flt})
+        cfg = window_config(sim, "2026-01-04 23:59:59", filters={DEALS: flt})
         run = run_tap(cfg, catalog=select(discover(cfg), {DEALS}))
         assert run.returncode == 0, run.stderr[-3000:]
         truth = [r for r in deals_truth(sim, "2026-01-01 00:00:00", "2026-01-04 23:59:59")
@@ -178,7 +181,7 @@ def test_a_user_filter_narrows_deals_history_within_its_windows():
 
 def test_deals_history_pages_and_reads_each_stage_once():
     with Sandbox(world_config()) as sim:
-        cfg = tap_config(sim, "2026-01-06 23:59:59", page_size=5, window_days=30)
+        cfg = window_config(sim, "2026-01-06 23:59:59", page_size=5, window_days=30)
         run = run_tap(cfg, catalog=select(discover(cfg), {DEALS}))
         assert run.returncode == 0, run.stderr[-3000:]
         truth = deals_truth(sim, "2026-01-01 00:00:00", "2026-01-06 23:59:59")
@@ -191,7 +194,7 @@ def test_deals_history_pages_and_reads_each_stage_once():
 
 def test_an_account_without_call_tracking_3_skips_the_source_streams_with_one_warning_each():
     with Sandbox(world_config(days=3, call_tracking_3=False)) as sim:
-        cfg = tap_config(sim, "2026-01-02 23:59:59")
+        cfg = window_config(sim, "2026-01-02 23:59:59")
         streams = {"sources", "source_channels", "source_groups", COSTS, "events"}
         run = run_tap(cfg, catalog=select(discover(cfg), streams))
         assert run.returncode == 0, run.stderr[-3000:]
@@ -208,7 +211,7 @@ def test_an_account_without_call_tracking_3_skips_the_source_streams_with_one_wa
 @pytest.mark.parametrize("lookback_days", [0, 1])
 def test_killed_anywhere_a_resumed_run_loses_no_cost_nor_stage(lookback_days):
     with Sandbox(world_config(days=5)) as sim:
-        cfg = tap_config(sim, "2026-01-05 23:59:59", window_days=1, lookback_days=lookback_days, page_size=4)
+        cfg = window_config(sim, "2026-01-05 23:59:59", window_days=1, lookback_days=lookback_days, page_size=4)
         cat = select(discover(cfg), {COSTS, DEALS})
         whole = run_until(cfg, kill_after=10**9, catalog=cat)
         assert whole.finished
@@ -248,7 +251,7 @@ def agency_truth(sim: Sandbox, stream: str, customer: int) -> list[dict[str, Any
 def test_agency_reads_each_client_and_skips_the_source_model_where_it_is_not_bought():
     with Sandbox(agency_demo(agent_key=AGENT_KEY, start=START, days=5, calls_per_day=10)) as sim:
         assert not sim.agency.customers[5002].account.call_tracking_3
-        cfg = {**tap_config(sim, "2026-01-04 23:59:59"), "access_token": AGENT_KEY, "customers": "all"}
+        cfg = {**window_config(sim, "2026-01-04 23:59:59"), "access_token": AGENT_KEY, "customers": "all"}
         run = run_tap(cfg, catalog=select(discover(cfg), ALL_NEW))
         assert run.returncode == 0, run.stderr[-3000:]
         for stream in sorted(ALL_NEW):
@@ -280,7 +283,7 @@ def test_daily_runs_under_a_small_budget_read_costs_and_stages_once_each():
     """A run stopped by the account's daily limit saves its state; the next day's run goes on from there,
     and the runs together read every day's costs and every stage, each once."""
     with Sandbox(world_config(days=6, day_limit=4)) as sim:
-        cfg = tap_config(sim, "2026-01-06 23:59:59", window_days=1, page_size=10)
+        cfg = window_config(sim, "2026-01-06 23:59:59", window_days=1, page_size=10)
         cat = select(discover(cfg), {COSTS, DEALS})
         state: dict[str, Any] = {}
         emitted: dict[str, list[dict[str, Any]]] = {COSTS: [], DEALS: []}

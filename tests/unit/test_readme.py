@@ -39,8 +39,9 @@ def settings_block() -> str:
     assert match, "no `## Settings` section in tap-comagic --about --format markdown"
     rows = [line for line in match.group(1).strip("\n").splitlines()
             if line.startswith("|") and not line.startswith(tuple(f"| {s}" for s in SDK_SETTINGS))]
-    return "\n".join([*rows, "", "Also the SDK's standard settings `stream_maps`, `stream_map_config`, `faker_config`, "
-                       "`flattening_*` and `batch_config` ([docs/loading.md](docs/loading.md)): `tap-comagic --about`."])
+    sdk = ("Also the SDK's standard settings `stream_maps`, `stream_map_config`, `faker_config`, `flattening_*` "
+           "and `batch_config` ([docs/loading.md](docs/loading.md)): `tap-comagic --about`.")
+    return "\n".join([*rows, "", sdk])
 
 
 def streams_block() -> str:
