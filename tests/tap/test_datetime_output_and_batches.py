@@ -66,13 +66,6 @@ def test_records_carry_the_truths_instants_in_the_chosen_form(sim, catalog, outp
     assert [v for v in values if not v.endswith(suffix)][:3] == []
 
 
-def test_refuses_an_unknown_datetime_output(sim):
-    run = run_tap(cfg(sim, datetime_output="local"), args=("--discover",))
-    assert run.returncode != 0
-    assert "datetime_output" in run.stderr
-    assert "utc" in run.stderr
-
-
 def test_a_state_written_with_offsets_resumes_at_the_same_instant(sim, catalog):
     """A state of an earlier release (bookmarks "...+03:00") resumes where that instant says, and the
     bookmarks written next are the same instants in UTC."""
@@ -148,11 +141,3 @@ def test_batch_files_hold_the_record_paths_records(sim, catalog, tmp_path):
                     assert stream in written, f"a {stream} bookmark before any {stream} file"
                     assert dt.datetime.fromisoformat(mark["replication_key_value"]) <= written[stream]
     assert states > 2
-
-
-def test_batch_config_with_stream_maps_is_refused(sim, tmp_path):
-    batch = {"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": tmp_path.as_uri()}}
-    run = run_tap(cfg(sim, batch_config=batch, stream_maps={"calls": {"contact_phone_number": "None"}}),
-                  args=("--discover",))
-    assert run.returncode != 0
-    assert "`batch_config` and `stream_maps`" in run.stderr

@@ -149,7 +149,8 @@ def test_a_second_run_reads_costs_and_stages_from_the_bookmarks_and_loses_no_sta
         lowest = min(f["value"] for p in deal_reads for f in p["filter"]["filters"] if f["operator"] == ">=")
         # the filter speaks the account's wall time; the bookmark is an instant (UTC by default)
         zone = ZoneInfo(sim.config.timezone)
-        bookmark = dt.datetime.fromisoformat(marks[DEALS]["replication_key_value"]).astimezone(zone).replace(tzinfo=None)
+        bookmark = dt.datetime.fromisoformat(marks[DEALS]["replication_key_value"]).astimezone(zone)
+        bookmark = bookmark.replace(tzinfo=None)
         assert lowest == f"{bookmark - dt.timedelta(days=1):%Y-%m-%d %H:%M:%S}"  # not start_date: not the history
         span = dt.datetime(2026, 1, 6, 23, 59, 59) - (bookmark - dt.timedelta(days=1))
         assert len(deal_reads) == math.ceil(span / dt.timedelta(days=2))  # windows of 2 days, a page each
