@@ -70,3 +70,14 @@
   ) as versions
   where comagic_version = 1
 {%- endmacro %}
+
+{# The typed rows beside their instant's day in the account's own zone (the row's customer's account.timezone). #}
+{% macro comagic_with_local_date(typed, instant) %}
+select
+    {{ typed }}.*,
+    {{ comagic_local_date(typed ~ '.' ~ instant, comagic_timezone()) }} as local_date,
+    {{ comagic_timezone() }} as account_timezone
+from {{ typed }}
+left join {{ ref('stg_comagic__account') }} as account
+    on account.customer_id = {{ typed }}.customer_id
+{%- endmacro %}

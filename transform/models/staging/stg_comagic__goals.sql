@@ -19,10 +19,4 @@ typed as (
     from source
 )
 
-select
-    typed.*,
-    {{ comagic_local_date('typed.occurred_at', comagic_timezone()) }} as local_date,
-    {{ comagic_timezone() }} as account_timezone
-from typed
-left join {{ ref('stg_comagic__account') }} as account
-    on account.customer_id = typed.customer_id
+{{ comagic_with_local_date('typed', 'occurred_at') }}
