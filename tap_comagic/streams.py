@@ -267,14 +267,10 @@ class AccountStream(ReferenceStream):
 
     @override
     def table(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        # read when the run looked the account up (see TapCoMagic.account_of): not asked twice
+        # read when the run looked the account up (see accounts.Accounts.account_of): not asked twice
         if self.account.info is None:
             raise SkipStream("get.account gave no account for this run (see the warning about it)")
         yield dict(self.account.info)
-
-    def look_up(self) -> dict[str, Any] | None:
-        """The account's get.account row (its id, name and time zone), read when the run starts it."""
-        return next(iter(super().table(None)), None)
 
 
 class SitesStream(ReferenceStream):
