@@ -61,6 +61,12 @@ class ApiStream(CoMagicStream):
         user_filter = self.settings.filters.get(self.name)
         return {**params, "filter": user_filter} if user_filter else params
 
+    def bounded_filter(self, bounds: list[dict[str, Any]]) -> dict[str, Any]:
+        """A ``filter`` parameter: ``bounds`` (conditions the method takes instead of dates) and the stream's
+        `filters` entry, all of them."""
+        user_filter = self.settings.filters.get(self.name)
+        return {"filters": [*bounds, user_filter] if user_filter else bounds, "condition": "and"}
+
     # ---- records ----------------------------------------------------------------------
 
     def shaper(self) -> RecordShaper:

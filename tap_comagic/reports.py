@@ -244,9 +244,7 @@ class V3ReportStream(ReportStream):
     def window_params(self, window: Window, till: dt.datetime) -> dict[str, Any]:
         dates = [{"field": "date_from", "operator": "eq", "value": fmt(window.start)},
                  {"field": "date_till", "operator": "eq", "value": fmt(till)}]
-        user_filter = self.settings.filters.get(self.name)
-        params: dict[str, Any] = {
-            "filter": {"filters": [*dates, user_filter] if user_filter else dates, "condition": "and"}}
+        params: dict[str, Any] = {"filter": self.bounded_filter(dates)}
         if self.account.v3_customer_id is not None:
             params["customer_id"] = self.account.v3_customer_id
         return params

@@ -508,9 +508,7 @@ class DealsHistoryStream(ReportStream):
         field = self.replication_key or ""
         bounds = [{"field": field, "operator": ">=", "value": fmt(window.start)},
                   {"field": field, "operator": "<=", "value": fmt(till)}]
-        user_filter = self.settings.filters.get(self.name)
-        params: dict[str, Any] = {
-            "filter": {"filters": [*bounds, user_filter] if user_filter else bounds, "condition": "and"}}
+        params: dict[str, Any] = {"filter": self.bounded_filter(bounds)}
         if field in self.sortable:
             params["sort"] = [{"field": field, "order": "asc"}]
         return params
