@@ -105,6 +105,14 @@ def answer_of(response: requests.Response) -> Answer:
     return answer
 
 
+def read_whole(response: requests.Response) -> None:
+    """Read a streamed response's body in one piece. ``Response.content`` reads 10 KiB at a time, which
+    for a page of 10,000 calls (37 MB) costs more CPU than decoding it; ``iter_content`` keeps requests'
+    mapping of transport faults (a cut body is a ChunkedEncodingError, retried)."""
+    if response._content is False:  # not read yet
+        response._content = b"".join(response.iter_content(chunk_size=None))
+
+
 def release(response: requests.Response, total: int) -> None:
     """Let go of a page's raw bytes and parsed envelope once its page is made (memory stays flat)."""
     response.__dict__[_TOTAL] = total
@@ -261,7 +269,9 @@ class CoMagicClient:
             token = params["access_token"] = self.credentials.token(self.log_in)
         body = msgspec.json.encode({"jsonrpc": "2.0", "id": next(_request_ids), "method": call.method,
                                     "params": params})
-        response = self.session.post(self.api_url, data=body, headers=self.headers, timeout=self.timeout)
+        response = self.session.post(self.api_url, data=body, headers=self.headers, timeout=self.timeout,
+                                     stream=True)
+        read_whole(response)
         sent()
         self._measure(call, response)
         self._check(call, response, token)
