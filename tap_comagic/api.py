@@ -109,7 +109,8 @@ def read_whole(response: requests.Response) -> None:
     """Read a streamed response's body in one piece. ``Response.content`` reads 10 KiB at a time, which
     for a page of 10,000 calls (37 MB) costs more CPU than decoding it; ``iter_content`` keeps requests'
     mapping of transport faults (a cut body is a ChunkedEncodingError, retried)."""
-    if response._content is False:  # not read yet
+    unread: object = response._content  # False until read (requests' typing says bytes | None)
+    if unread is False:
         response._content = b"".join(response.iter_content(chunk_size=None))
 
 
