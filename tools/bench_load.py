@@ -13,8 +13,10 @@ and with no state (``--full-refresh``), times ``meltano run tap-comagic LOADER``
 - DuckDB: target-duckdb (the quick start's loader);
 - the tap alone: ``meltano invoke tap-comagic`` to /dev/null.
 
-After each PostgreSQL load the whole ``calls`` table (every column but the target's ``_sdc_`` ones, ordered by
-id) is hashed and compared with the INSERT load's; DuckDB's (id, start_time) pairs with INSERT's.
+Each run's peak memory is the high-water RSS (``VmHWM``) of its tap and its loader processes, sampled
+from ``/proc`` while it runs. After each PostgreSQL load the whole ``calls`` table (every column but the
+target's ``_sdc_`` ones, ordered by id) is hashed and compared with the INSERT load's; DuckDB's
+(id, start_time) pairs with INSERT's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -49,6 +52,54 @@ class Result:
     digest: str | None = None
     pairs: str | None = None
     first: str | None = None
+    peaks: dict[str, int] | None = None  # role ("tap", "loader") -> peak RSS in MB
+
+
+class PeakMemory(threading.Thread):
+    """The peak RSS of each role's processes under ``root`` (Linux ``/proc``), sampled until stopped. A
+    process is the tap or the loader by its first two arguments (its interpreter and script, both under the
+    plugin's own virtualenv); Meltano's own process names both plugins later in its arguments."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peaks: dict[str, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            for pid in descendants(self.root):
+                role, kb = role_and_peak(pid)
+                if role:
+                    self.peaks[role] = max(self.peaks.get(role, 0), kb // 1024)
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def role_and_peak(pid: int) -> tuple[str, int]:
+    try:
+        head = b" ".join(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]).decode(errors="replace")
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "", 0
+    role = "tap" if "tap-comagic" in head else "loader" if "target-" in head else ""
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+    return role, kb
 
 
 def make_project(path: Path) -> Path:
@@ -65,19 +116,23 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def timed(project: Path, args: list[str], env: dict[str, str], log: Path) -> float:
-    """Seconds from start to exit of ``meltano ARGS``."""
+def timed(project: Path, args: list[str], env: dict[str, str], log: Path) -> tuple[float, dict[str, int]]:
+    """Seconds from start to exit of ``meltano ARGS``, and the peak RSS (MB) of its tap and loader."""
     with log.open("w") as out:
         began = time.perf_counter()
         # `meltano invoke` writes the tap's messages to stdout: to /dev/null, its log to the file
         stdout = subprocess.DEVNULL if "invoke" in args else out
         process = subprocess.Popen([MELTANO, *args], cwd=project, env={**base_env(), **env}, stdout=stdout,
                                    stderr=out, stdin=subprocess.DEVNULL)
+        sampler = PeakMemory(process.pid)
+        sampler.start()
         code = process.wait()
         seconds = time.perf_counter() - began
+        sampler.done.set()
+        sampler.join()
     if code != 0:
         raise SystemExit(f"meltano {' '.join(args)} failed: see {log}")
-    return seconds
+    return seconds, sampler.peaks
 
 
 def pg_fingerprint(dsn: str, schema: str) -> tuple[int, str, str, str]:
@@ -148,10 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             env = {**tap, "TARGET_POSTGRES_SQLALCHEMY_URL": url, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
                    "TARGET_POSTGRES_COPY_SQLALCHEMY_URL": url, "TARGET_POSTGRES_COPY_DEFAULT_TARGET_SCHEMA": schema,
                    **(extra or {})}
-            seconds = timed(project, [f"--environment={environment}", "run", "--full-refresh", "tap-comagic",
-                                      loader], env, work / f"{name}.log")
+            seconds, peaks = timed(project, [f"--environment={environment}", "run", "--full-refresh", "tap-comagic",
+                                             loader], env, work / f"{name}.log")
             rows, digest, pairs, first = pg_fingerprint(args.pg_dsn, schema)
-            results.append(Result(name, seconds, rows, digest, pairs, first))
+            results.append(Result(name, seconds, rows, digest, pairs, first, peaks))
             print(f"{name}: {seconds:.1f} s, {rows} rows", flush=True)
 
         if "insert" not in skip:
@@ -166,15 +221,16 @@ def main(argv: list[str] | None = None) -> int:
                 f.unlink()
         if "duckdb" not in skip:
             path = work / "loaded.duckdb"  # not named like its schema: DuckDB would find two "bench"
-            seconds = timed(project, ["--environment=dev", "run", "--full-refresh", "tap-comagic", "target-duckdb"],
-                            {**tap, "TARGET_DUCKDB_FILEPATH": str(path),
-                             "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": "bench"}, work / "duckdb.log")
+            seconds, peaks = timed(project, ["--environment=dev", "run", "--full-refresh", "tap-comagic",
+                                             "target-duckdb"], {**tap, "TARGET_DUCKDB_FILEPATH": str(path),
+                                                                "TARGET_DUCKDB_DEFAULT_TARGET_SCHEMA": "bench"},
+                                   work / "duckdb.log")
             rows, pairs, first = duckdb_pairs(path, "bench")
-            results.append(Result("duckdb", seconds, rows, None, pairs, first))
+            results.append(Result("duckdb", seconds, rows, None, pairs, first, peaks))
             print(f"duckdb: {seconds:.1f} s, {rows} rows", flush=True)
         if "tap" not in skip:
-            seconds = timed(project, ["--environment=dev", "invoke", "tap-comagic"], tap, work / "tap.log")
-            results.append(Result("tap alone (meltano invoke, to /dev/null)", seconds))
+            seconds, peaks = timed(project, ["--environment=dev", "invoke", "tap-comagic"], tap, work / "tap.log")
+            results.append(Result("tap alone (meltano invoke, to /dev/null)", seconds, peaks=peaks))
     report(results, args.calls)
     return 0
 
@@ -182,15 +238,20 @@ def main(argv: list[str] | None = None) -> int:
 def report(results: list[Result], calls: int) -> None:
     base = next((r for r in results if r.name == "insert"), None)
     print(f"\n| setup ({calls:,} calls) | seconds | x INSERT's time | rows | same rows as INSERT "
-          "| same instants as INSERT | first start_time stored |")
-    print("|---|---|---|---|---|---|---|")
+          "| same instants as INSERT | first start_time stored | peak RSS tap / loader (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r.seconds / base.seconds:.2f}" if base else ""
         same = "" if r.digest is None or base is None else ("yes" if r.digest == base.digest else "NO")
         instants = "" if r.pairs is None or base is None else ("yes" if r.pairs == base.pairs else "NO")
         print(f"| {r.name} | {r.seconds:.1f} | {ratio} | {r.rows if r.rows is not None else ''} "
-              f"| {same} | {instants} | {r.first or ''} |")
+              f"| {same} | {instants} | {r.first or ''} | {peaks_of(r)} |")
     print(f"\n{machine()}")
+
+
+def peaks_of(result: Result) -> str:
+    peaks = result.peaks or {}
+    return " / ".join(str(peaks[role]) if role in peaks else "-" for role in ("tap", "loader"))
 
 
 if __name__ == "__main__":
