@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import faulthandler
+import gzip
 import io
 import json
 import logging
@@ -341,6 +342,20 @@ def read_message(run: Run, msg: dict[str, Any]) -> None:
         run.keys[msg["stream"]] = keys[1:]
     elif msg.get("type") == "STATE":
         run.states.append(msg["value"])
+
+
+def messages_with_batches(stdout: str) -> Iterator[dict[str, Any]]:
+    """A run's messages in order; a BATCH message (gzipped JSON Lines, as the tap writes them) comes with its
+    files' records under ``"records"``, as stored (``customer_id`` included)."""
+    for line in stdout.splitlines():
+        msg = json.loads(line) if line.startswith("{") else {}
+        if msg.get("type") == "BATCH":
+            assert msg["encoding"] == {"format": "jsonl", "compression": "gzip"}
+            msg["records"] = []
+            for url in msg["manifest"]:
+                with gzip.open(Path(url.removeprefix("file://")), "rt", encoding="utf-8") as f:
+                    msg["records"].extend(json.loads(x) for x in f)
+        yield msg
 
 
 def bookmarks_of(state: dict[str, Any] | None) -> dict[str, dict[str, Any]]:

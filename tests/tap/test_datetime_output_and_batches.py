@@ -7,15 +7,13 @@ never from the tap's own conversion.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
-from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, run_tap, select
+from tests.tap_harness import as_emitted, bookmarks_of, by_key, discover, messages_with_batches, run_tap, select
 
 START, END = "2026-01-01", "2026-01-06 23:59:59"
 UTC = dt.timezone.utc
@@ -94,15 +92,10 @@ def batch_records(run: Any) -> tuple[dict[str, list[dict[str, Any]]], list[str]]
     """The records of the BATCH messages' files, by stream, and the message types in order."""
     records: dict[str, list[dict[str, Any]]] = {}
     kinds = []
-    for line in run.stdout.splitlines():
-        msg = json.loads(line) if line.startswith("{") else {}
+    for msg in messages_with_batches(run.stdout):
         kinds.append(msg.get("type", ""))
         if msg.get("type") == "BATCH":
-            assert msg["encoding"] == {"format": "jsonl", "compression": "gzip"}
-            for url in msg["manifest"]:
-                path = Path(url.removeprefix("file://"))
-                with gzip.open(path, "rt", encoding="utf-8") as f:
-                    records.setdefault(msg["stream"], []).extend(json.loads(x) for x in f)
+            records.setdefault(msg["stream"], []).extend(msg["records"])
     return records, kinds
 
 
@@ -127,12 +120,10 @@ def test_batch_files_hold_the_record_paths_records(sim, catalog, tmp_path):
     # no STATE covers a record that is in no file yet: each bookmark is at most the newest value written
     written: dict[str, dt.datetime] = {}
     states = 0
-    for line in batched.stdout.splitlines():
-        msg = json.loads(line) if line.startswith("{") else {}
+    for msg in messages_with_batches(batched.stdout):
         if msg.get("type") == "BATCH" and msg["stream"] in ("calls", "chats"):
             field = "start_time" if msg["stream"] == "calls" else "date_time"
-            with gzip.open(Path(msg["manifest"][0].removeprefix("file://")), "rt", encoding="utf-8") as f:
-                newest = max(dt.datetime.fromisoformat(json.loads(x)[field]) for x in f)
+            newest = max(dt.datetime.fromisoformat(r[field]) for r in msg["records"])
             written[msg["stream"]] = max(newest, written.get(msg["stream"], newest))
         elif msg.get("type") == "STATE":
             for stream, mark in bookmarks_of(msg["value"]).items():
