@@ -8,6 +8,10 @@ bookmarks, its fast record path, or the accounts after the first).
   which have nothing to do on the tap's records (about 10x the cost of the record's message otherwise).
 - ``Tap.sync_all`` and ``Tap.run_sync_dry_run`` (final): one set of streams per account, one account
   after another.
+- ``Stream._sync_records(context, write_messages=False)`` and ``Stream._write_state_message``, which the
+  BATCH path (``tap_comagic/batches.py``) calls and gates: pinned by the behaviour they give, in
+  ``tests/reliability/test_batch_stops.py`` (no state before the files of what it covers) and
+  ``tests/tap/test_datetime_output_and_batches.py`` (the files hold the RECORD path's records).
 """
 
 from __future__ import annotations
