@@ -2,8 +2,9 @@
 (the second is the one CI runs), and every link between the documents leads somewhere.
 
 ``python -m tests.unit.test_readme --write`` regenerates the blocks between ``<!-- NAME:start -->`` and
-``<!-- NAME:end -->`` markers: the settings table (verbatim from ``tap-comagic --about --format markdown``),
-the streams table (from the stream classes) and the troubleshooting table (from ``tap_comagic.errors``).
+``<!-- NAME:end -->`` markers: in the README the settings table (verbatim from ``tap-comagic --about --format
+markdown``) and the streams table (from the stream classes), in docs/reliability.md the table of error
+mnemonics (from ``tap_comagic.errors``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+RELIABILITY = ROOT / "docs" / "reliability.md"
 DOCUMENTS = [README, ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
@@ -73,14 +75,17 @@ def troubleshooting_block() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"settings": settings_block, "streams": streams_block, "troubleshooting": troubleshooting_block}
+BLOCKS = {README: {"settings": settings_block, "streams": streams_block},
+          RELIABILITY: {"troubleshooting": troubleshooting_block}}
 
 
-def render(text: str) -> str:
-    for name, make in BLOCKS.items():
+def render(document: Path) -> str:
+    """The document with its generated blocks made anew."""
+    text = document.read_text(encoding="utf-8")
+    for name, make in BLOCKS[document].items():
         start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
         if start not in text or end not in text:
-            raise ValueError(f"README.md lacks the {name} markers")
+            raise ValueError(f"{document.name} lacks the {name} markers")
         head, rest = text.split(start, 1)
         text = head + start + make() + end + rest.split(end, 1)[1]
     return text
@@ -88,9 +93,10 @@ def render(text: str) -> str:
 
 # ---- tests -------------------------------------------------------------------------------------------
 
-def test_generated_blocks_are_current():
-    text = README.read_text(encoding="utf-8")
-    assert text == render(text), "README.md is stale: run `python -m tests.unit.test_readme --write`"
+@pytest.mark.parametrize("document", sorted(BLOCKS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_generated_blocks_are_current(document: Path):
+    assert document.read_text(encoding="utf-8") == render(document), \
+        f"{document.name} is stale: run `python -m tests.unit.test_readme --write`"
 
 
 def quick_start_commands() -> list[str]:
@@ -154,8 +160,9 @@ def main(argv: list[str]) -> int:
     if argv[1:] != ["--write"]:
         print("usage: python -m tests.unit.test_readme --write", file=sys.stderr)
         return 2
-    README.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")
-    print("wrote README.md")
+    for document in BLOCKS:
+        document.write_text(render(document), encoding="utf-8")
+        print(f"wrote {document.relative_to(ROOT)}")
     return 0
 
 
