@@ -75,7 +75,7 @@ class Answer(msgspec.Struct):
         meta = self.result.metadata if self.result.metadata is not None else self.result.meta_data
         return meta or {}
 
-    def records(self, decode: Callable[[msgspec.Raw | None], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def records(self, decode: Callable[[msgspec.Raw | None], Sequence[dict[str, Any]]]) -> Sequence[dict[str, Any]]:
         """The records, decoded by ``decode`` (a stream's :class:`~tap_comagic.shapes.RecordDecoder`: never
         untyped, so that no record can contradict its schema)."""
         return decode(self.result.data if self.result is not None else None)

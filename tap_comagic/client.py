@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Generator, Iterable, Iterator
-from functools import cached_property, partial
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import requests
@@ -153,16 +153,20 @@ class CoMagicStream(RESTStream[int], BatchFiles):
             except DropField as exc:  # a field this account lacks: left out rather than failing the stream
                 self.refused.refused(exc.field)
                 continue
-            answer = answer_of(response)
-            total = answer.metadata.get("total_items")
-            if total is not None:
-                page = Page(partial(answer.records, self.record_decoder), int(total), response)
-            else:  # no total from this server: a full page means there may be more
-                rows = answer.records(self.record_decoder)
-                total = offset + len(rows) + (1 if len(rows) >= page_size else 0)
-                page = Page(rows.copy, total, response, exact_total=False)
+            page = self.page_of(response, offset, page_size)
             release(response, page.total)
             return page
+
+    def page_of(self, response: requests.Response, offset: int, page_size: int) -> Page:
+        """The page an answer holds: its records (split, each decoded when read: see shapes.Rows) and total."""
+        answer = answer_of(response)
+        rows = answer.records(self.record_decoder)
+        total = answer.metadata.get("total_items")
+        if total is not None:
+            return Page(lambda: rows, int(total), response)
+        # no total from this server: a full page means there may be more
+        return Page(lambda: rows, offset + len(rows) + (1 if len(rows) >= page_size else 0), response,
+                    exact_total=False)
 
     @property
     def record_decoder(self) -> RecordDecoder:

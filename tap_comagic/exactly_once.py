@@ -16,7 +16,7 @@ import datetime as dt
 import itertools
 import logging
 import math
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -134,7 +134,7 @@ class Ties:
         self._last: str | None = None
         self._tail: list[Any] = []
 
-    def page(self, rows: list[Row]) -> None:
+    def page(self, rows: Sequence[Row]) -> None:
         """Note one page (in the query's order)."""
         if not rows:
             return
@@ -253,7 +253,7 @@ class ExactPager:
                                        "them differently on each request: they cannot be paged exactly")
             yield from self.new_rows(rows, seen)
 
-    def new_rows(self, rows: list[Row], seen: dict[Any, int]) -> Iterator[Row]:
+    def new_rows(self, rows: Sequence[Row], seen: dict[Any, int]) -> Iterator[Row]:
         """The rows of one page not emitted yet. A key may repeat (rows alike in every field): a page is
         consistent, so a key is emitted again only as often as one page holds it more often than emitted
         so far."""

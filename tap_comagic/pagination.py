@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -72,12 +72,12 @@ def plan(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
 class Page:
     """One page of a query: its total, and its records decoded only when the consumer takes them."""
 
-    load: Callable[[], list[dict[str, Any]]]  # decodes the records: called once, by the consumer
+    load: Callable[[], Sequence[dict[str, Any]]]  # the records (see shapes.Rows): called once, by the consumer
     total: int
     response: requests.Response
     exact_total: bool = True  # False: the server sent no total_items; read on while pages are full
 
-    def take(self) -> list[dict[str, Any]]:
+    def take(self) -> Sequence[dict[str, Any]]:
         """The page's records; the page keeps nothing of them afterwards."""
         load, self.load = self.load, list
         return load()

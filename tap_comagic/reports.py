@@ -11,7 +11,6 @@ the window is complete."""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -131,7 +130,6 @@ class ReportStream(ApiStream):
                     yield record
             self.finish_window(window)
             done += 1
-            gc.unfreeze()  # see shapes.RecordDecoder
 
     def window_rows(self, window: Window, end: dt.datetime, context: Context | None
                     ) -> Iterator[dict[str, Any]] | None:
