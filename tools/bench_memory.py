@@ -125,6 +125,7 @@ class Runs:
 
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
+    peaks_mb: list[float] = field(default_factory=list)  # each run's peak RSS
 
     @property
     def best(self) -> float:
@@ -138,7 +139,7 @@ class Runs:
     def describe(self, records: int) -> str:
         walls = ", ".join(f"{w:.2f}" for w in self.walls)
         return (f"best {self.best:.2f} s ({records / self.best:,.0f} rec/s; CPU {min(self.cpus):.2f} s), "
-                f"runs {walls} s, spread {self.spread:.2f}x")
+                f"runs {walls} s, spread {self.spread:.2f}x; peak RSS up to {max(self.peaks_mb):.0f} MB")
 
 
 def reference_command(url: str, key: str, requests_file: Path, msgspec: bool) -> list[str]:

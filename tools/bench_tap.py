@@ -280,6 +280,7 @@ def from_memory(tap: Tap, table: Table, days: int, repeat: int, baseline: str = 
                 proc = run(cmd)
                 runs[name].walls.append(proc.wall)
                 runs[name].cpus.append(proc.cpu)
+                runs[name].peaks_mb.append(proc.rss_mb)
         if mem.missed:
             raise RuntimeError(f"from memory: {len(mem.missed)} requests were not in memory, e.g. "
                                f"{mem.missed[0][:300]}; in memory e.g. {next(iter(mem.cache))[:300]}")
@@ -754,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help=f"also write the table to {RESULTS.name}")
     ap.add_argument("--baseline", default="", help="from memory: also time the tap found in this folder")
     ap.add_argument("--repeat", type=int, default=0, help="timed rounds of the from-memory view")
+    ap.add_argument("--memory-days", type=int, default=10,
+                    help="days of calls (10,000 a day) the from-memory view reads (100: 1,000,000 calls)")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections to run (default all): {', '.join(SECTIONS)}")
     a = ap.parse_args(argv)
@@ -763,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     table = Table()
     load_start = load_now()
     days = 10 if a.quick else 20  # throughput and latency; the 1M run reads 100
-    cfg = SandboxConfig(seed=1, start=START, days=days if a.quick else 100, calls_per_day=PER_DAY,
+    cfg = SandboxConfig(seed=1, start=START, days=max(days if a.quick else 100, a.memory_days), calls_per_day=PER_DAY,
                         chats_per_day=CHATS_PER_DAY)
     with tempfile.TemporaryDirectory() as tmpdir, Sandbox(cfg) as sim:
         tmp = Path(tmpdir)
@@ -772,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         sim.world._bundle_budget = 1_500_000
         tap = Tap(sim, tmp)
         if "from_memory" in only:
-            from_memory(tap, table, days=10, repeat=a.repeat or (3 if a.quick else 5), baseline=a.baseline)
+            from_memory(tap, table, days=a.memory_days, repeat=a.repeat or (3 if a.quick else 5), baseline=a.baseline)
         if "throughput" in only:
             throughput(tap, table, days, repeat=1 if a.quick else 3)
         if "latency" in only:
@@ -789,7 +792,8 @@ def main(argv: list[str] | None = None) -> int:
         table.add("3./5. 1,000,000 calls, and the RSS ratio and CPU spread over sizes >= 100k (one such size)",
                   "skipped (--quick)")
     command = ("python -m tools.bench_tap" + (" --quick" if a.quick else "")
-               + (f" --only {a.only}" if only != set(SECTIONS) else ""))
+               + (f" --only {a.only}" if only != set(SECTIONS) else "")
+               + (f" --memory-days {a.memory_days}" if a.memory_days != 10 else ""))
     head = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True,
                           text=True, check=False).stdout.strip() or "unknown"
     machine = (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
