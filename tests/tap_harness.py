@@ -345,15 +345,18 @@ def read_message(run: Run, msg: dict[str, Any]) -> None:
 
 
 def messages_with_batches(stdout: str) -> Iterator[dict[str, Any]]:
-    """A run's messages in order; a BATCH message (gzipped JSON Lines, as the tap writes them) comes with its
-    files' records under ``"records"``, as stored (``customer_id`` included)."""
+    """A run's messages in order; a BATCH message (JSON Lines, gzipped or not as its encoding says) comes with
+    its files' records under ``"records"``, as stored (``customer_id`` included)."""
     for line in stdout.splitlines():
         msg = json.loads(line) if line.startswith("{") else {}
         if msg.get("type") == "BATCH":
-            assert msg["encoding"] == {"format": "jsonl", "compression": "gzip"}
+            assert msg["encoding"]["format"] == "jsonl"
+            gzipped = msg["encoding"]["compression"] == "gzip"
             msg["records"] = []
             for url in msg["manifest"]:
-                with gzip.open(Path(url.removeprefix("file://")), "rt", encoding="utf-8") as f:
+                path = Path(url.removeprefix("file://"))
+                assert path.name.endswith(".json.gz" if gzipped else ".json"), path
+                with (gzip.open(path, "rt", encoding="utf-8") if gzipped else path.open(encoding="utf-8")) as f:
                     msg["records"].extend(json.loads(x) for x in f)
         yield msg
 

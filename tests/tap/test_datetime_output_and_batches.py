@@ -99,10 +99,11 @@ def batch_records(run: Any) -> tuple[dict[str, list[dict[str, Any]]], list[str]]
     return records, kinds
 
 
-def test_batch_files_hold_the_record_paths_records(sim, catalog, tmp_path):
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_batch_files_hold_the_record_paths_records(sim, catalog, tmp_path, compression):
     records = run_tap(cfg(sim), catalog=catalog)
     assert records.returncode == 0, records.stderr[-2000:]
-    batch = {"encoding": {"format": "jsonl", "compression": "gzip"},
+    batch = {"encoding": {"format": "jsonl", "compression": compression},
              "storage": {"root": tmp_path.as_uri(), "prefix": "t-"}, "batch_size": 50}
     batched = run_tap(cfg(sim, batch_config=batch), catalog=catalog)
     assert batched.returncode == 0, batched.stderr[-2000:]
