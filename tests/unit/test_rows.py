@@ -1,0 +1,52 @@
+"""A page's records, decoded as they are read (shapes.Rows): by index or in order, the same records; the
+nulls a page needed reported once, when it is read in order."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+import pytest
+
+from tap_comagic.shapes import RecordDecoder
+
+SCHEMA = {"properties": {"id": {"type": ["integer"]}, "talk": {"type": ["integer", "null"]},
+                         "name": {"type": ["string", "null"]}}}
+PAGE = msgspec.Raw(b'[{"id": 1, "talk": 5, "name": "a"}, {"id": 2, "talk": "n/a", "extra": 1},'
+                   b' [3], {"id": 3, "talk": "7", "name": null}]')
+
+
+def decoder() -> RecordDecoder:
+    return RecordDecoder("calls", SCHEMA, ["id", "talk", "name"], logging.getLogger("test-rows"))
+
+
+def test_by_index_and_in_order_the_page_gives_the_same_records(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="test-rows"):
+        rows = decoder()(PAGE)
+    assert [m for m in caplog.messages if "not JSON objects" in m] == [
+        "calls: 1 record(s) in a page are not JSON objects; left out"]
+    expected = [{"id": 1, "talk": 5, "name": "a"}, {"id": 2, "talk": None}, {"id": 3, "talk": 7, "name": None}]
+    assert len(rows) == 3
+    assert [rows[i] for i in range(3)] == expected
+    assert (rows[-1], rows[0:2]) == (expected[-1], expected[:2])
+    assert list(reversed(rows)) == expected[::-1]
+    assert list(rows) == expected
+
+
+def test_a_pages_nulls_are_reported_once_when_it_is_read_in_order(caplog: pytest.LogCaptureFixture) -> None:
+    rows = decoder()(PAGE)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="test-rows"):
+        assert rows[1]["talk"] is None  # reading by index (a page's edges) reports nothing
+        assert caplog.messages == []
+        first = next(iter(rows))  # a read stopped early reports what it read when it is closed
+        assert first["id"] == 1
+        assert list(rows)[1]["talk"] is None
+    assert caplog.messages == ["calls: 1 value(s) of field `talk` in a page have no faithful form in its "
+                               "declared type; emitted as null"]
+
+
+def test_an_answer_without_a_list_of_records_has_none() -> None:
+    assert list(decoder()(msgspec.Raw(b'{"id": 1}'))) == []
+    assert list(decoder()(msgspec.Raw(b"null"))) == []
+    assert list(decoder()(None)) == []
