@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import backoff
 import msgspec
@@ -55,8 +55,13 @@ MAX_WAIT = 120.0  # no back-off wait is longer, however many retries `max_retrie
 
 # ---- the answer --------------------------------------------------------------------------------------
 
+# A list (a page) is split into its items' JSON in the same parse that reads the envelope; each record is
+# decoded when a consumer takes it (shapes.Rows). Anything else is small (get.account, login.user).
+Data = Union[list[msgspec.Raw], dict[str, Any], str, int, float, bool, None]  # noqa: UP007
+
+
 class _Result(msgspec.Struct):
-    data: msgspec.Raw = msgspec.Raw(b"null")  # the records stay JSON until a consumer takes them
+    data: Data = None
     metadata: dict[str, Any] | None = None
     meta_data: dict[str, Any] | None = None  # v3 methods (the spec's example) say so
 
@@ -75,14 +80,15 @@ class Answer(msgspec.Struct):
         meta = self.result.metadata if self.result.metadata is not None else self.result.meta_data
         return meta or {}
 
-    def records(self, decode: Callable[[msgspec.Raw | None], Sequence[dict[str, Any]]]) -> Sequence[dict[str, Any]]:
+    def records(self, decode: Callable[[Data], Sequence[dict[str, Any]]]) -> Sequence[dict[str, Any]]:
         """The records, decoded by ``decode`` (a stream's :class:`~tap_comagic.shapes.RecordDecoder`: never
         untyped, so that no record can contradict its schema)."""
         return decode(self.result.data if self.result is not None else None)
 
     def data(self) -> Any:
         """The result's ``data`` as plain JSON values (None without a result)."""
-        return msgspec.json.decode(self.result.data) if self.result is not None else None
+        data = self.result.data if self.result is not None else None
+        return [msgspec.json.decode(item) for item in data] if isinstance(data, list) else data
 
 
 _ANSWER = msgspec.json.Decoder(Answer)

@@ -1,10 +1,11 @@
 """Records that keep their schema's promise, checked while they are decoded.
 
-A page is split into its records' JSON (:class:`Rows`), and each record is decoded when it is read,
-straight into a typed dictionary built from the stream's JSON Schema at run time (msgspec, in C): a
-record whose every value has its declared type costs no more than an untyped decode, and fields not
-asked for are left out on the way. A record that fails that check is decoded again untyped and
-conformed value by value (the slow path, only for such records):
+A page comes as its records' JSON, split by the parse that reads the answer's envelope (``api.Data``),
+and each record is decoded when it is read (:class:`Rows`), straight into a typed dictionary built from
+the stream's JSON Schema at run time (msgspec, in C): a record whose every value has its declared type
+costs no more than an untyped decode, and fields not asked for are left out on the way. A record that
+fails that check is decoded again untyped and conformed value by value (the slow path, only for such
+records):
 
 - lossless conversions are made quietly: a digit string where an integer is declared becomes the
   integer, a numeric string where a number is declared the number, a number, boolean or structure
@@ -186,17 +187,13 @@ class RecordDecoder:
         self._fast = msgspec.json.Decoder(_typed_dict(stream, properties, fields))
         self._members = {f: _converter(properties[f], f) for f in fields}
 
-    def __call__(self, raw: msgspec.Raw | None) -> Rows:
-        if raw is None:
-            return Rows([], self)
-        try:
-            items = _ITEMS.decode(raw)
-        except msgspec.ValidationError:  # not a list: no records
-            return Rows([], self)
-        objects = [item for item in items or () if memoryview(item)[0] == _OPEN_BRACE]
-        if len(objects) < len(items or ()):
+    def __call__(self, data: Any) -> Rows:
+        """A page's records from the answer's ``data``: its items' JSON (see api.Data); no list, no records."""
+        items: list[msgspec.Raw] = data if isinstance(data, list) else []
+        objects = [item for item in items if memoryview(item)[0] == _OPEN_BRACE]
+        if len(objects) < len(items):
             self.logger.warning("%s: %d record(s) in a page are not JSON objects; left out", self.stream,
-                                len(items or ()) - len(objects))
+                                len(items) - len(objects))
         return Rows(objects, self)
 
     def one(self, raw: msgspec.Raw, bad: Counter[str]) -> dict[str, Any]:
@@ -214,7 +211,6 @@ class RecordDecoder:
                                 "type; emitted as null", self.stream, count, path)
 
 
-_ITEMS = msgspec.json.Decoder(Union[list[msgspec.Raw], None])  # noqa: UP007
 _OPEN_BRACE = ord("{")  # a Raw item spans its value exactly: an object starts with the brace
 
 

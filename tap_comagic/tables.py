@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import msgspec
 from typing_extensions import override
 
 from tap_comagic.base import ApiStream
@@ -75,8 +74,7 @@ class ReferenceStream(MethodParams):
             for page in self.pages(self.base_params(), context):
                 yield from page.take()
         else:  # get.account: no paging, no fields; one object or a list of one
-            result = answer_of(self.call(self.base_params(), context)).result
-            data = msgspec.json.decode(result.data) if result is not None else None
+            data = answer_of(self.call(self.base_params(), context)).data()
             yield from [data] if isinstance(data, dict) else data or []
 
     def with_deleted(self, context: Context | None) -> Iterator[dict[str, Any]]:

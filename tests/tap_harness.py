@@ -344,6 +344,18 @@ def read_message(run: Run, msg: dict[str, Any]) -> None:
         run.states.append(msg["value"])
 
 
+def page_data(page: bytes) -> Any:
+    """A page's ``data`` (a JSON array of records) as the client's parse of an answer gives it to a stream's
+    record decoder."""
+    import msgspec
+
+    from tap_comagic.api import Answer
+
+    answer = msgspec.json.decode(b'{"jsonrpc": "2.0", "result": {"data": ' + page + b"}}", type=Answer)
+    assert answer.result is not None
+    return answer.result.data
+
+
 def messages_with_batches(stdout: str) -> Iterator[dict[str, Any]]:
     """A run's messages in order; a BATCH message (JSON Lines, gzipped or not as its encoding says) comes with
     its files' records under ``"records"``, as stored (``customer_id`` included)."""

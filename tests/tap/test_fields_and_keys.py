@@ -16,7 +16,6 @@ import re
 from collections import Counter
 from typing import Any
 
-import msgspec
 import pytest
 
 from tap_comagic.sandbox import Sandbox, SandboxConfig
@@ -29,6 +28,7 @@ from tests.tap_harness import (
     discover,
     keys_of,
     multiset,
+    page_data,
     run_tap,
     select,
 )
@@ -215,7 +215,7 @@ def test_a_goal_ext_id_sent_as_a_number_is_emitted_as_a_string():
     from tap_comagic.tap import TapCoMagic
 
     goals = TapCoMagic(config={"sandbox": True, "start_date": START}).streams["goals"]
-    rows = goals.record_decoder(msgspec.Raw(b'[{"id": 1, "ext_id": 31337}, {"id": 2, "ext_id": "x-9"}]'))
+    rows = goals.record_decoder(page_data(b'[{"id": 1, "ext_id": 31337}, {"id": 2, "ext_id": "x-9"}]'))
     assert [(r["id"], r["ext_id"]) for r in rows] == [(1, "31337"), (2, "x-9")]
     row = goals.post_process({"id": 2, "ext_id": "g-7"})
     assert row is not None

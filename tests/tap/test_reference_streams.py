@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
 import pytest
 
 from tap_comagic.sandbox import Faults, Sandbox, SandboxConfig
@@ -24,6 +23,7 @@ from tests.tap_harness import (
     days,
     discover,
     keys_of,
+    page_data,
     requests_of,
     run_tap,
     select,
@@ -372,13 +372,13 @@ def test_ids_the_docs_declare_strings_stay_strings_when_a_server_sends_numbers()
     stream = tap.streams["campaign_daily_stat"]
     page = (b'[{"date": "2026-01-01", "site_id": 1, "campaign_id": 2, "campaign_ext_id": 77, "banner_group_id": 123,'
             b' "keyword_id": 456, "current_banner_id": 789, "cost_sum": "10.50"}]')
-    row = stream.post_process(stream.record_decoder(msgspec.Raw(page))[0])  # as a page is read
+    row = stream.post_process(stream.record_decoder(page_data(page))[0])  # as a page is read
     assert row is not None
     assert (row["campaign_ext_id"], row["banner_group_id"], row["keyword_id"]) == ("77", "123", "456")
     assert (row["ad_key"], row["cost_sum"]) == ("123|456|789", 10.5)
     summary = tap.streams["ct_summary"]
     page = b'[{"site_id": 1, "site_domain": 5, "date": "2026-01-01"}]'
-    row = summary.post_process(summary.record_decoder(msgspec.Raw(page))[0])
+    row = summary.post_process(summary.record_decoder(page_data(page))[0])
     assert row is not None
     assert row["site_domain"] == "5"
 

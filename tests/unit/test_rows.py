@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
 import pytest
 
 from tap_comagic.shapes import RecordDecoder
+from tests.tap_harness import page_data
 
 SCHEMA = {"properties": {"id": {"type": ["integer"]}, "talk": {"type": ["integer", "null"]},
                          "name": {"type": ["string", "null"]}}}
-PAGE = msgspec.Raw(b'[{"id": 1, "talk": 5, "name": "a"}, {"id": 2, "talk": "n/a", "extra": 1},'
-                   b' [3], {"id": 3, "talk": "7", "name": null}]')
+PAGE = page_data(b'[{"id": 1, "talk": 5, "name": "a"}, {"id": 2, "talk": "n/a", "extra": 1},'
+                 b' [3], {"id": 3, "talk": "7", "name": null}]')
 
 
 def decoder() -> RecordDecoder:
@@ -39,14 +39,11 @@ def test_a_pages_nulls_are_reported_once_when_it_is_read_in_order(caplog: pytest
     with caplog.at_level(logging.WARNING, logger="test-rows"):
         assert rows[1]["talk"] is None  # reading by index (a page's edges) reports nothing
         assert caplog.messages == []
-        first = next(iter(rows))  # a read stopped early reports what it read when it is closed
-        assert first["id"] == 1
         assert list(rows)[1]["talk"] is None
     assert caplog.messages == ["calls: 1 value(s) of field `talk` in a page have no faithful form in its "
                                "declared type; emitted as null"]
 
 
 def test_an_answer_without_a_list_of_records_has_none() -> None:
-    assert list(decoder()(msgspec.Raw(b'{"id": 1}'))) == []
-    assert list(decoder()(msgspec.Raw(b"null"))) == []
+    assert list(decoder()({"id": 1})) == []
     assert list(decoder()(None)) == []
