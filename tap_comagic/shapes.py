@@ -218,8 +218,8 @@ class Rows(Sequence[dict[str, Any]]):
     """A page's records, each decoded when it is read. A page of 10,000 calls is 37 MB of JSON and 100 MB
     of decoded records: held as JSON it costs one copy, not both, and each record is decoded while the
     memory it is written from is still in the processor's cache (faster than decoding the page at once).
-    Iteration reports the values it had to null, once per page; reading by index (a page's first and last
-    rows) decodes those rows again and reports nothing."""
+    A complete iteration reports the values it had to null, once per page; reading by index, or an iteration
+    stopped early (a look at a page's first rows), reports nothing, so that no value is counted twice."""
 
     def __init__(self, items: list[msgspec.Raw], decoder: RecordDecoder) -> None:
         self._items = items
@@ -242,8 +242,6 @@ class Rows(Sequence[dict[str, Any]]):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         one, bad = self._decoder.one, Counter[str]()
-        try:
-            for item in self._items:
-                yield one(item, bad)
-        finally:
-            self._decoder.warn(bad)
+        for item in self._items:
+            yield one(item, bad)
+        self._decoder.warn(bad)
