@@ -163,10 +163,9 @@ class CoMagicStream(RESTStream[int], BatchFiles):
         rows = answer.records(self.record_decoder)
         total = answer.metadata.get("total_items")
         if total is not None:
-            return Page(lambda: rows, int(total), response)
+            return Page(rows, int(total), response)
         # no total from this server: a full page means there may be more
-        return Page(lambda: rows, offset + len(rows) + (1 if len(rows) >= page_size else 0), response,
-                    exact_total=False)
+        return Page(rows, offset + len(rows) + (1 if len(rows) >= page_size else 0), response, exact_total=False)
 
     @property
     def record_decoder(self) -> RecordDecoder:

@@ -70,17 +70,17 @@ def plan(start: dt.datetime, end: dt.datetime, days: int) -> list[Window]:
 
 @dataclass
 class Page:
-    """One page of a query: its total, and its records decoded only when the consumer takes them."""
+    """One page of a query: its total, and its records (each decoded when read: see shapes.Rows)."""
 
-    load: Callable[[], Sequence[dict[str, Any]]]  # the records (see shapes.Rows): called once, by the consumer
+    rows: Sequence[dict[str, Any]]
     total: int
     response: requests.Response
     exact_total: bool = True  # False: the server sent no total_items; read on while pages are full
 
     def take(self) -> Sequence[dict[str, Any]]:
         """The page's records; the page keeps nothing of them afterwards."""
-        load, self.load = self.load, list
-        return load()
+        rows, self.rows = self.rows, ()
+        return rows
 
 
 class ReportPaginator(OffsetPaginator):

@@ -57,7 +57,7 @@ class FakeQuery:
         self.requests.append((params, offset, limit))
         ordered = self.order(self.select(params), n)
         rows = [dict(r) for r in ordered[offset:offset + limit]]
-        return Page(lambda: rows, len(ordered), _response(len(ordered)))
+        return Page(rows, len(ordered), _response(len(ordered)))
 
     def pages(self, params: dict[str, Any], page_size: int) -> Generator[Page, None, None]:
         paginator = ReportPaginator(page_size, lambda r: r.__dict__["total"])

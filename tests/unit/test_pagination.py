@@ -49,7 +49,7 @@ def _fetcher(total: int, size: int, calls: list[int], lock: threading.Lock):
         with lock:
             calls.append(offset)
         rows = [{"n": i} for i in range(offset, min(offset + size, total))]
-        return Page(lambda: rows, total, _response(total))
+        return Page(rows, total, _response(total))
     return fetch
 
 

@@ -37,11 +37,9 @@ class Evenly:
         lo, hi = first_at(start), first_at(till)  # date_till exclusive
         self.asked.append((params["date_from"], params["date_till"], offset))
 
-        def load() -> list[dict[str, Any]]:
-            return [{"id": i, "date_time": (T0 + dt.timedelta(seconds=second_of(i))).strftime(FMT)}
-                    for i in range(lo + offset, min(hi, lo + offset + page_size))]
-
-        return Page(load, hi - lo, _response(hi - lo))
+        rows = [{"id": i, "date_time": (T0 + dt.timedelta(seconds=second_of(i))).strftime(FMT)}
+                for i in range(lo + offset, min(hi, lo + offset + page_size))]
+        return Page(rows, hi - lo, _response(hi - lo))
 
     def pages(self, params: dict[str, Any], context: Any = None, parallel: bool = True
               ) -> Generator[Page, None, None]:
