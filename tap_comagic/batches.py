@@ -4,9 +4,9 @@ state written so that it never covers a record that is in no file yet.
 
 JSON Lines files are written by :class:`JsonLinesFiles`, a batcher of the SDK's kind (``BaseBatcher``) that
 encodes each record as it comes with the RECORD path's msgspec encoder and compresses at level 3. The
-SDK's own (simplejson, gzip level 9, each file's records first held in a list) took ten times the CPU of
-the RECORD path and held a decoded page's worth of records (100 MB at 10,000 calls); its files and ours
-read alike. Other formats (parquet) go to the SDK's batcher.
+SDK's own (simplejson, gzip level 9, each file's records first held in a list) took five times the CPU
+of ours and held a decoded page's worth of records (100 MB at 10,000 calls); its files and ours read
+alike. Other formats (parquet) go to the SDK's batcher.
 
 A STATE message may only follow the files of every record it covers. The SDK writes one after each file;
 the tap's own, at each window's end, would come while the window's records may still wait in a file being
@@ -25,13 +25,12 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from singer_sdk.batch import BaseBatcher, Batcher
-from singer_sdk.contrib.msgspec import enc_hook
 from singer_sdk.streams import Stream
 from typing_extensions import override
 
 from tap_comagic.errors import StopRun
+from tap_comagic.output import CHUNK, NEWLINE, record_encoder
 
 if TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
@@ -76,7 +75,6 @@ class BatchFiles(Stream):
         return self.parent_stream_type is None or not self.config.get("batch_config")
 
 
-CHUNK = 1 << 18  # bytes encoded before they go to the compressor
 COMPRESS_LEVEL = 3  # a third of level 9's size again costs six times the CPU (measured on `calls`)
 
 
@@ -88,7 +86,7 @@ class JsonLinesFiles(BaseBatcher):
         storage = self.batch_config.storage
         gzipped = self.batch_config.encoding.compression == "gzip"
         name = f"{storage.prefix or ''}{self.tap_name}--{self.stream_name}-{uuid.uuid4()}"
-        encode = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number").encode_into
+        encode = record_encoder()
         size = max(1, self.batch_config.batch_size)
         rows = iter(records)
         for number in itertools.count(1):
@@ -105,7 +103,7 @@ class JsonLinesFiles(BaseBatcher):
                 line = bytearray()
                 for record in itertools.chain([first], itertools.islice(rows, size - 1)):
                     encode(record, line, -1)
-                    line.append(0x0A)
+                    line.append(NEWLINE)
                     if len(line) >= CHUNK:
                         out.write(line)
                         line.clear()

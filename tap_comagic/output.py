@@ -40,6 +40,12 @@ CHUNK = 1 << 18  # bytes buffered before a write: a few hundred writes for 100,0
 _HELD = {signal.SIGINT, signal.SIGTERM}
 NEWLINE = ord("\n")
 
+
+def record_encoder() -> Callable[[Any, bytearray, int], None]:
+    """``encode_into`` of the SDK's msgspec encoding of a record, for every path a record leaves by (RECORD
+    messages here, BATCH files in batches.py), so that both write the same JSON."""
+    return msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number").encode_into
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -62,7 +68,7 @@ class BufferedWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._buffer = bytearray()
-        self._encode_into = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number").encode_into
+        self._encode_into = record_encoder()
         self.writes = 0  # chunks written so far
         _WRITERS.add(self)
 
